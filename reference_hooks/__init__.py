@@ -1,0 +1,1 @@
+"""Run the unmodified upstream IndexTTS2 code with forward hooks and stream every stage to a trace."""
