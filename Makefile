@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine (Python 3.11, pip, gcc):
+#   make compare   set up .venv and compare upstream with our reimplementation on the embedded default
+#   make test      set up .venv and run the tests
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install -q -c constraints.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: setup compare test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[model,test]'
+	# the upstream reference: its declared dependencies (torchaudio, transformers, CUDA extras) are not
+	# what its s2mel modules need, so it is installed without them and its real needs come from [model]
+	$(PIP) --no-deps indextts2-inference==2.1.1
+	touch $(STAMP)
+
+compare: $(STAMP)
+	$(BIN)/harness compare --stage dit
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_capture.py
+
+clean:
+	rm -rf reports/cache reports/*.json reports/traces

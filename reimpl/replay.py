@@ -1,0 +1,75 @@
+"""Replay a reference trace's inputs through our reimplementation, free-running or teacher-forced."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.configs import S2MelConfig
+from harness.errors import UserError
+from harness.trace import Trace, TraceWriter
+from reimpl.cfm import run_cfm
+from reimpl.length_regulator import run_length_regulator
+from reimpl.params import load_params
+from reimpl.tap import Tap
+
+INPUTS = ("inputs/speaker_wav", "inputs/prompt_mel", "inputs/prompt_content", "inputs/target_content",
+          "inputs/style", "inputs/noise")
+
+
+def config_of(ref: Trace) -> S2MelConfig:
+    try:
+        return S2MelConfig.from_dict(ref.provenance["config_json"])
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{ref.path}: provenance has no usable config ({exc})") from None
+
+
+def target_frames(cfg: S2MelConfig, n_codes: int) -> int:
+    """infer_v2's `(code_lens * 1.72).long()`, in torch's float32 arithmetic."""
+    return int((torch.LongTensor([n_codes]) * cfg.code_to_frame).long()[0])
+
+
+def replay(ref: Trace, weights: dict[str, np.ndarray], out: Path, *, teacher_forced: bool = False,
+           dtype: torch.dtype = torch.float32, faults: tuple[str, ...] = ()) -> Path:
+    """Run our s2mel on the reference's recorded inputs and noise; write a trace of the same schema."""
+    cfg = config_of(ref)
+    missing = [p for p in INPUTS if p not in ref]
+    if missing:
+        raise UserError(f"{ref.path}: cannot replay, the trace lacks {', '.join(missing)}")
+    params = load_params(weights, dtype=dtype)
+
+    def given(path: str) -> torch.Tensor:
+        return torch.from_numpy(ref.read(path)).to(dtype)
+
+    prov = {
+        "implementation": "reimpl",
+        "mode": "teacher-forced" if teacher_forced else "free-running",
+        "replayed_from": str(ref.path),
+        "torch_version": torch.__version__,
+        "config": cfg.name,
+        "config_json": cfg.to_dict(),
+        "config_digest": cfg.digest(),
+        "checkpoint": ref.provenance.get("checkpoint"),
+        "seed": ref.provenance.get("seed"),
+        "dtype": str(dtype).replace("torch.", ""),
+        "threads": torch.get_num_threads(),
+        "faults": list(faults),
+        "command": " ".join(sys.argv),
+        "pid": os.getpid(),
+    }
+    with TraceWriter(out, prov) as writer:
+        for path in INPUTS:
+            writer.write(path, ref.read(path))
+        tap = Tap(writer, forced_from=ref if teacher_forced else None)
+        with torch.inference_mode():
+            prompt_mel = given("inputs/prompt_mel")
+            tp = prompt_mel.shape[-1]
+            tt = target_frames(cfg, ref.info("inputs/target_content").shape[1])
+            prompt_cond = run_length_regulator(params, cfg, given("inputs/prompt_content"), tp, "prompt", tap)
+            cond = run_length_regulator(params, cfg, given("inputs/target_content"), tt, "target", tap)
+            mu = torch.cat([prompt_cond, cond], dim=1)
+            run_cfm(params, cfg, mu, prompt_mel, given("inputs/style"), given("inputs/noise"), tap)
+    return out

@@ -1,0 +1,25 @@
+"""The tap: how our reimplementation records each stage and, teacher-forced, is fed the reference's.
+
+Every stage of `reimpl` passes its value through `tap(path, value)` and continues with what comes
+back. Free-running, that is its own value; teacher-forced, it is the reference's recorded value of
+the same stage, so the next stage sees exactly the reference's input and its error is its own.
+"""
+from __future__ import annotations
+
+import torch
+
+from harness.trace import Trace, TraceWriter
+
+
+class Tap:
+    def __init__(self, writer: TraceWriter | None = None, forced_from: Trace | None = None):
+        self.writer = writer
+        self.forced_from = forced_from
+
+    def __call__(self, path: str, value: torch.Tensor) -> torch.Tensor:
+        if self.writer is not None:
+            v = value.detach()
+            self.writer.write(path, v.cpu().numpy(), dtype=str(v.dtype).replace("torch.", ""))
+        if self.forced_from is not None and path in self.forced_from:
+            return torch.from_numpy(self.forced_from.read(path)).to(value.dtype)
+        return value

@@ -1,0 +1,21 @@
+"""Shared fixtures: the embedded default traces are built once per session (and cached on disk)."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_run():
+    from harness import embedded
+    from harness.configs import TINY
+
+    return embedded.ensure(TINY, seed=0, log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_short_run():
+    """A 3-step tiny run: enough for tests that need a trace but not 25 steps."""
+    from harness import embedded
+    from harness.configs import TINY
+
+    return embedded.ensure(TINY.with_(steps=3), seed=1, log=lambda *_: None)
