@@ -11,6 +11,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from harness.errors import UserError
 
 
@@ -68,6 +70,13 @@ class S2MelConfig:
         """The feed-forward width the upstream gpt-fast ModelArgs derives from `dim`."""
         n_hidden = int(2 * (4 * self.hidden_dim) / 3)
         return n_hidden if n_hidden % 256 == 0 else n_hidden + 256 - n_hidden % 256
+
+    def target_frames(self, n_codes: int) -> int:
+        """infer_v2's `(code_lens * 1.72).long()`: a float32 product, truncated.
+
+        Done in float32 as torch does it, since float64 would differ for some lengths.
+        """
+        return int(np.float32(n_codes) * np.float32(self.code_to_frame))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -69,7 +69,7 @@ class TraceWriter:
         computed = dtype or str(value.dtype)
         if value.dtype.kind == "f" and value.dtype != np.float64:
             value = value.astype(np.float32, copy=False)
-        ds = self._file.create_dataset(path, data=value, chunks=value.ndim > 0 and value.size > 1024 or None)
+        ds = self._file.create_dataset(path, data=value)  # contiguous: the fastest to stream out
         ds.attrs["layout"] = spec.layout
         ds.attrs["cfg"] = cfg or spec.cfg
         ds.attrs["derived"] = spec.derived

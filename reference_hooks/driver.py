@@ -17,7 +17,7 @@ import torch
 from harness.configs import S2MelConfig
 from harness.trace import TraceWriter
 from reference_hooks.capture import Position, Recorder, hooked
-from reference_hooks.inputs import S2MelInputs, target_frames
+from reference_hooks.inputs import S2MelInputs
 from reference_hooks.model import build_model
 from reference_hooks.upstream import UpstreamSource
 
@@ -70,7 +70,7 @@ def capture(cfg: S2MelConfig, weights: dict[str, np.ndarray], inputs: S2MelInput
     load_weights(model, weights, dtype)
     lr, cfm = model.models["length_regulator"], model.models["cfm"]
     cfm.estimator.setup_caches(max_batch_size=1, max_seq_length=8192)  # infer_v2._load_s2mel
-    tp, tt = inputs.prompt_frames, target_frames(cfg, inputs.target_content.shape[1])
+    tp, tt = inputs.prompt_frames, cfg.target_frames(inputs.target_content.shape[1])
 
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(a)).to(dtype)

@@ -79,7 +79,7 @@ def make_inputs(cfg: S2MelConfig, seed: int, wav_path: Path = FIXTURE_WAV) -> S2
     tp = mel.shape[-1]
     # infer_v2: semantic features run at 50 Hz, mel frames at 22050/256 Hz, target = codes * 1.72
     n_prompt = max(1, int(tp / cfg.code_to_frame))
-    tt = target_frames(cfg, cfg.target_codes)
+    tt = cfg.target_frames(cfg.target_codes)
     g = np.random.default_rng(seed)
     prompt_content = g.standard_normal((1, n_prompt, cfg.lr_in_channels)).astype(np.float32)
     target_content = g.standard_normal((1, cfg.target_codes, cfg.lr_in_channels)).astype(np.float32)
@@ -90,9 +90,3 @@ def make_inputs(cfg: S2MelConfig, seed: int, wav_path: Path = FIXTURE_WAV) -> S2
     noise = (torch.randn([1, cfg.in_channels, tp + tt]) * cfg.temperature).numpy()
     return S2MelInputs(wav, mel, prompt_content, target_content, style, noise)
 
-
-def target_frames(cfg: S2MelConfig, n_codes: int) -> int:
-    """infer_v2's `(code_lens * 1.72).long()`, in torch's float32 arithmetic (25 codes give 43, not 42)."""
-    import torch
-
-    return int((torch.LongTensor([n_codes]) * cfg.code_to_frame).long()[0])

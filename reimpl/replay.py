@@ -14,7 +14,7 @@ from harness.trace import Trace, TraceWriter
 from reimpl.cfm import run_cfm
 from reimpl.length_regulator import run_length_regulator
 from reimpl.params import load_params
-from reimpl.tap import Tap
+from reimpl.tap import Tap, no_tap
 
 INPUTS = ("inputs/speaker_wav", "inputs/prompt_mel", "inputs/prompt_content", "inputs/target_content",
           "inputs/style", "inputs/noise")
@@ -27,10 +27,6 @@ def config_of(ref: Trace) -> S2MelConfig:
         raise UserError(f"{ref.path}: provenance has no usable config ({exc})") from None
 
 
-def target_frames(cfg: S2MelConfig, n_codes: int) -> int:
-    """infer_v2's `(code_lens * 1.72).long()`, in torch's float32 arithmetic."""
-    return int((torch.LongTensor([n_codes]) * cfg.code_to_frame).long()[0])
-
 
 def replay(ref: Trace, weights: dict[str, np.ndarray], out: Path, *, teacher_forced: bool = False,
            dtype: torch.dtype = torch.float32, faults: tuple[str, ...] = ()) -> Path:
@@ -40,10 +36,6 @@ def replay(ref: Trace, weights: dict[str, np.ndarray], out: Path, *, teacher_for
     if missing:
         raise UserError(f"{ref.path}: cannot replay, the trace lacks {', '.join(missing)}")
     params = load_params(weights, dtype=dtype)
-
-    def given(path: str) -> torch.Tensor:
-        return torch.from_numpy(ref.read(path)).to(dtype)
-
     prov = {
         "implementation": "reimpl",
         "mode": "teacher-forced" if teacher_forced else "free-running",
@@ -63,13 +55,26 @@ def replay(ref: Trace, weights: dict[str, np.ndarray], out: Path, *, teacher_for
     with TraceWriter(out, prov) as writer:
         for path in INPUTS:
             writer.write(path, ref.read(path))
-        tap = Tap(writer, forced_from=ref if teacher_forced else None)
-        with torch.inference_mode():
-            prompt_mel = given("inputs/prompt_mel")
-            tp = prompt_mel.shape[-1]
-            tt = target_frames(cfg, ref.info("inputs/target_content").shape[1])
-            prompt_cond = run_length_regulator(params, cfg, given("inputs/prompt_content"), tp, "prompt", tap)
-            cond = run_length_regulator(params, cfg, given("inputs/target_content"), tt, "target", tap)
-            mu = torch.cat([prompt_cond, cond], dim=1)
-            run_cfm(params, cfg, mu, prompt_mel, given("inputs/style"), given("inputs/noise"), tap)
+        run_s2mel(ref, params, cfg, Tap(writer, forced_from=ref if teacher_forced else None), dtype)
     return out
+
+
+def run_s2mel(ref: Trace, params: dict, cfg: S2MelConfig, tap, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The glue of infer_v2 between our modules: both length-regulator halves, then the CFM."""
+
+    def given(path: str) -> torch.Tensor:
+        return torch.from_numpy(ref.read(path)).to(dtype)
+
+    with torch.inference_mode():
+        prompt_mel = given("inputs/prompt_mel")
+        tp = prompt_mel.shape[-1]
+        tt = cfg.target_frames(ref.info("inputs/target_content").shape[1])
+        prompt_cond = run_length_regulator(params, cfg, given("inputs/prompt_content"), tp, "prompt", tap)
+        cond = run_length_regulator(params, cfg, given("inputs/target_content"), tt, "target", tap)
+        mu = torch.cat([prompt_cond, cond], dim=1)
+        return run_cfm(params, cfg, mu, prompt_mel, given("inputs/style"), given("inputs/noise"), tap)
+
+
+def replay_untraced(ref: Trace, weights: dict[str, np.ndarray], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Our pipeline with nothing recorded: what the benchmark times against plain upstream."""
+    return run_s2mel(ref, load_params(weights, dtype=dtype), config_of(ref), no_tap, dtype)

@@ -23,3 +23,8 @@ class Tap:
         if self.forced_from is not None and path in self.forced_from:
             return torch.from_numpy(self.forced_from.read(path)).to(value.dtype)
         return value
+
+
+def no_tap(path: str, value: torch.Tensor) -> torch.Tensor:
+    """Record nothing, force nothing: the plain pipeline."""
+    return value

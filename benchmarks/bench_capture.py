@@ -1,0 +1,115 @@
+"""Benchmark of capture and replay on the real-size `full` config (a benchmark, not a test).
+
+Prints ratios against the plain upstream run measured in the same process, so the figures do not
+depend on how fast this machine is:
+  - capture overhead: hooked upstream CFM (writing the whole trace) / plain upstream CFM (target <= 1.3)
+  - reimpl speed: our free-running CFM with no trace / plain upstream CFM (target <= 1.0)
+  - peak memory of a capture at 5 and at 25 ODE steps, each in a fresh process (must not grow with steps)
+Usage: python benchmarks/bench_capture.py [--config full] [--steps 25]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _setup(config: str, steps: int):
+    from harness import embedded
+    from harness.configs import get_config
+
+    embedded._quiet_upstream()
+    from reference_hooks.inputs import make_inputs
+    from reference_hooks.upstream import load_upstream
+
+    cfg = get_config(config).with_(steps=steps)
+    load_upstream()
+    weights, ckpt = embedded.default_weights(cfg, 0)
+    return cfg, weights, ckpt, make_inputs(cfg, 0)
+
+
+def timings(config: str, steps: int, repeats: int) -> dict:
+    import torch
+
+    from harness.trace import Trace
+    from reference_hooks import driver
+    from reimpl.replay import replay_untraced
+
+    cfg, weights, ckpt, inputs = _setup(config, steps)
+    with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
+        tmp = Path(tmp)
+        prov = {"checkpoint": ckpt}
+        # warm-up: first calls pay for allocator growth and lazy initialisation
+        driver.capture(cfg, weights, inputs, tmp / "warm.h5", prov, 0, hooks=False)
+        plain, hooked, ours = [], [], []
+        for i in range(repeats):
+            t = time.perf_counter()
+            driver.capture(cfg, weights, inputs, tmp / f"plain{i}.h5", prov, 0, hooks=False)
+            plain.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ref_path = driver.capture(cfg, weights, inputs, tmp / f"hooked{i}.h5", prov, 0)
+            hooked.append(time.perf_counter() - t)
+            size = ref_path.stat().st_size
+            with Trace(ref_path) as ref:
+                t = time.perf_counter()
+                replay_untraced(ref, weights)
+                ours.append(time.perf_counter() - t)
+            for p in tmp.glob("*.h5"):
+                p.unlink()
+    best = lambda xs: min(xs)  # noqa: E731  the least-disturbed run of each
+    return {"plain_s": best(plain), "hooked_s": best(hooked), "reimpl_s": best(ours), "trace_mb": size / 1e6,
+            "threads": torch.get_num_threads()}
+
+
+def child_peak(config: str, steps: int) -> None:
+    """Run in a fresh process: one hooked capture, then print the process's peak RSS in MB."""
+    from reference_hooks import driver
+
+    cfg, weights, ckpt, inputs = _setup(config, steps)
+    with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        driver.capture(cfg, weights, inputs, Path(tmp) / "t.h5", {"checkpoint": ckpt}, 0)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_mb": peak / 1024, "before_capture_mb": base / 1024}))
+
+
+def peak(config: str, steps: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child-peak", "--config", config, "--steps", str(steps)],
+                         capture_output=True, text=True, check=True, env=dict(os.environ, TQDM_DISABLE="1"))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="full")
+    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--child-peak", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child_peak:
+        child_peak(args.config, args.steps)
+        return
+    (ROOT / "reports").mkdir(exist_ok=True)
+    t = timings(args.config, args.steps, args.repeats)
+    print(f"config {args.config}, {args.steps} steps, {t['threads']} threads, trace {t['trace_mb']:.0f} MB")
+    print(f"plain upstream CFM       {t['plain_s']:7.2f} s")
+    print(f"hooked capture           {t['hooked_s']:7.2f} s   overhead {t['hooked_s'] / t['plain_s']:.2f}x (target <= 1.3x)")
+    print(f"reimpl, free-running     {t['reimpl_s']:7.2f} s   ratio    {t['reimpl_s'] / t['plain_s']:.2f}x (target <= 1.0x)")
+    p5, p25 = peak(args.config, 5), peak(args.config, 25)
+    print(f"capture peak RSS   5 steps {p5['peak_mb']:7.0f} MB (before capture {p5['before_capture_mb']:.0f} MB)")
+    print(f"capture peak RSS  25 steps {p25['peak_mb']:7.0f} MB (before capture {p25['before_capture_mb']:.0f} MB)")
+    print(f"peak growth 5 -> 25 steps: {p25['peak_mb'] - p5['peak_mb']:+.0f} MB "
+          f"({p25['peak_mb'] / p5['peak_mb']:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
