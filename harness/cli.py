@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.commands import capture, compare, replay, stages
+from harness.commands import capture, compare, faults, replay, stages
 from harness.errors import UserError
 
 
@@ -19,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (compare, capture, replay, stages):
+    for module in (compare, capture, replay, stages, faults):
         module.add_parser(sub)
     return parser
 

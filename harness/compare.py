@@ -1,7 +1,17 @@
-"""Compare a candidate trace with a reference trace, stage by stage, in pipeline order.
+"""Compare a candidate with the reference stage by stage, in pipeline order, and find the root cause.
 
-The result is plain data (`Comparison` of `StageResult`s); the console table, the JSON summary and
-later reports only render it and never compute a metric of their own.
+Up to five traces take part (`TraceSet`): the float32 reference, the candidate free-running, the
+candidate teacher-forced, the reference again in float64, and a float64 teacher-forced oracle.
+For each stage this gives two errors, each against its own noise floor:
+
+- local error: the teacher-forced candidate (fed the reference's inputs to the stage) against the
+  float64 oracle fed the same inputs; its floor is the float32 reference against that oracle.
+- propagated error: the free-running candidate against the float64 reference; its floor is the
+  float32 reference against the float64 reference.
+
+The first divergence is the earliest stage whose local error fails; later stages that fail only in
+propagated error are its consequences. Without teacher-forced data the propagated error decides.
+The result is plain data; the console, JSON, JUnit and HTML outputs only render it.
 """
 from __future__ import annotations
 
@@ -9,120 +19,170 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness import diagnosis, schema
 from harness import metrics as M
-from harness import schema
-from harness.tolerance import DEFAULT, Tolerance
+from harness.tolerance import DEFAULT, Tolerances
 from harness.trace import StageInfo, Trace
 
-PASS, FAIL, MISSING, ERROR = "pass", "fail", "missing", "error"
+PASS, FAIL, PROPAGATED, MISSING, ERROR = "pass", "fail", "propagated", "missing", "error"
+MAX_DIAGNOSED = 24  # failing stages that get hints, beyond the first divergence (hints read other stages)
+
+
+@dataclass(frozen=True)
+class TraceSet:
+    reference: Trace
+    candidate: Trace
+    forced: Trace | None = None
+    reference64: Trace | None = None
+    oracle64: Trace | None = None
+
+    def roles(self) -> dict[str, Trace]:
+        return {k: v for k, v in vars(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
 class StageResult:
-    """One stage (one CFG half of it, where it has halves) of the comparison."""
+    """One stage (one CFG half of it, where it has halves)."""
 
     path: str
     half: str  # "cond", "uncond", or "" for a stage without CFG halves
     layout: str
-    status: str  # pass, fail, missing (absent from the candidate), error (cannot be compared)
-    propagated: M.Metrics | None  # free-running candidate vs reference
-    local: M.Metrics | None = None  # teacher-forced candidate vs reference, when given
+    status: str  # pass, fail (its own error), propagated (inherited only), missing, error
+    local: M.Metrics | None = None
+    local_floor: M.Metrics | None = None
+    local_allowed: float | None = None
+    propagated: M.Metrics | None = None
+    propagated_floor: M.Metrics | None = None
+    propagated_allowed: float | None = None
     derived: bool = False
     problem: str = ""
     transform: str = ""
+    hints: tuple[diagnosis.Hint, ...] = ()
 
     @property
     def label(self) -> str:
         return f"{self.path} ({self.half})" if self.half else self.path
 
     @property
-    def passed(self) -> bool:
-        return self.status == PASS
+    def failed(self) -> bool:
+        return self.status in (FAIL, ERROR, PROPAGATED)
+
+    @property
+    def is_root_candidate(self) -> bool:
+        return self.status in (FAIL, ERROR)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    reference: str
-    candidate: str
-    forced: str | None
-    reference_provenance: dict
-    candidate_provenance: dict
+    traces: dict[str, str]
+    provenance: dict[str, dict]
     selection: str | None
-    tolerance: Tolerance
+    tolerances: Tolerances
     results: tuple[StageResult, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
-    def passed(self) -> bool:
-        return bool(self.results) and all(r.passed for r in self.results)
+    def first_divergence(self) -> StageResult | None:
+        return next((r for r in self.results if r.is_root_candidate), None) or next(
+            (r for r in self.results if r.failed), None)
 
     @property
     def failures(self) -> list[StageResult]:
-        return [r for r in self.results if not r.passed]
+        return [r for r in self.results if r.failed]
 
     @property
-    def first_failure(self) -> StageResult | None:
-        return next((r for r in self.results if not r.passed), None)
+    def passed(self) -> bool:
+        return bool(self.results) and not self.failures
+
+    @property
+    def has_local(self) -> bool:
+        return any(r.local is not None for r in self.results)
 
     @property
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
 
-def compare_traces(ref: Trace, cand: Trace, *, forced: Trace | None = None, stage: str | None = None,
-                   tolerance: Tolerance = DEFAULT) -> Comparison:
-    """Compare every selected reference stage with the candidate (and its teacher-forced run)."""
+def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: Tolerances = DEFAULT) -> Comparison:
     select = schema.selector(stage)
-    warnings = [f"{t.path} is incomplete (the run was interrupted)" for t in (ref, cand, forced) if t and not t.complete]
+    ref = traces.reference
+    warnings = [f"{role} trace {t.path} is incomplete (the run was interrupted)"
+                for role, t in traces.roles().items() if not t.complete]
     results: list[StageResult] = []
     for info in ref.stages():
-        if not select(info.path):
-            continue
-        results.extend(_compare_stage(ref, cand, forced, info, tolerance))
-    extra = [s.path for s in cand.stages() if s.path not in ref and select(s.path)]
+        if select(info.path):
+            results.extend(_compare_stage(traces, info, tolerances))
+    results = _diagnose(traces, results)
+    missing = [r for r in results if r.status == MISSING]
+    if missing:
+        warnings.append(f"{len(missing)} reference stage(s) absent from the candidate, e.g. {missing[0].label}")
+    extra = [s.path for s in traces.candidate.stages() if s.path not in ref and select(s.path)]
     if extra:
         warnings.append(f"{len(extra)} candidate stage(s) absent from the reference, e.g. {extra[0]}")
     return Comparison(
-        reference=str(ref.path), candidate=str(cand.path), forced=str(forced.path) if forced else None,
-        reference_provenance=ref.provenance, candidate_provenance=cand.provenance, selection=stage,
-        tolerance=tolerance, results=tuple(results), warnings=tuple(warnings),
+        traces={role: str(t.path) for role, t in traces.roles().items()},
+        provenance={role: t.provenance for role, t in traces.roles().items()},
+        selection=stage, tolerances=tolerances, results=tuple(results), warnings=tuple(warnings),
     )
 
 
 def _halves(info: StageInfo) -> list[tuple[str, tuple]]:
-    """The CFG halves of a stage as (name, index on axis 0); a stage without halves is whole."""
     if info.cfg != schema.CFG_BOTH:
         return [("", ())]
     n = info.shape[0] // 2
     return [(schema.CFG_COND, (slice(0, n),)), (schema.CFG_UNCOND, (slice(n, 2 * n),))]
 
 
-def _compare_stage(ref: Trace, cand: Trace, forced: Trace | None, info: StageInfo,
-                   tol: Tolerance) -> list[StageResult]:
+def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances) -> list[StageResult]:
+    rule = tol.rule_for(info.path)
     out = []
     for half, index in _halves(info):
         base = dict(path=info.path, half=half, layout=info.layout, derived=info.derived)
-        if info.path not in cand:
-            out.append(StageResult(**base, status=MISSING, propagated=None, problem="absent from the candidate trace"))
+        if info.path not in ts.candidate:
+            out.append(StageResult(**base, status=MISSING, problem="absent from the candidate trace"))
             continue
-        r = ref.read(info.path, index)
-        got, transform, problem = _aligned(cand, info, index, r.shape)
+        ref32 = ts.reference.read(info.path, index)
+        cand, transform, problem = aligned(ts.candidate, info, index, ref32.shape)
         if problem:
-            out.append(StageResult(**base, status=ERROR, propagated=None, problem=problem))
+            out.append(StageResult(**base, status=ERROR, problem=problem))
             continue
-        prop = M.compute(r, got)
-        local = None
-        if forced is not None and info.path in forced:
-            f, _, f_problem = _aligned(forced, info, index, r.shape)
-            local = None if f_problem else M.compute(r, f)
-        status = PASS if tol.passes(prop) else FAIL
-        problem = _nonfinite_note(prop)
-        out.append(StageResult(**base, status=status, propagated=prop, local=local, problem=problem, transform=transform))
+        ref64 = _optional(ts.reference64, info, index, ref32.shape)
+        oracle = _optional(ts.oracle64, info, index, ref32.shape)
+        forced = _optional(ts.forced, info, index, ref32.shape)
+        prop_target = ref64 if ref64 is not None else ref32
+        prop = M.compute(prop_target, cand)
+        prop_floor = M.compute(ref64, ref32) if ref64 is not None else None
+        local = local_floor = None
+        if forced is not None:
+            local_target = oracle if oracle is not None else ref32
+            local = M.compute(local_target, forced)
+            local_floor = M.compute(oracle, ref32) if oracle is not None else None
+        prop_ok = rule.passes(prop, prop_floor)
+        local_ok = rule.passes(local, local_floor) if local is not None else None
+        if local_ok is False or (local_ok is None and not prop_ok):
+            status = FAIL
+        elif not prop_ok:
+            status = PROPAGATED
+        else:
+            status = PASS
+        out.append(StageResult(
+            **base, status=status, local=local, local_floor=local_floor,
+            local_allowed=rule.allowed(local, local_floor) if local is not None else None,
+            propagated=prop, propagated_floor=prop_floor, propagated_allowed=rule.allowed(prop, prop_floor),
+            problem=_nonfinite_note(prop, local), transform=transform,
+        ))
     return out
 
 
-def _aligned(trace: Trace, ref_info: StageInfo, index: tuple, want: tuple) -> tuple[np.ndarray | None, str, str]:
-    """Read a candidate stage in the reference's layout; a declared permutation is applied and said."""
+def _optional(trace: Trace | None, info: StageInfo, index: tuple, shape: tuple) -> np.ndarray | None:
+    if trace is None or info.path not in trace:
+        return None
+    data, _, problem = aligned(trace, info, index, shape)
+    return None if problem else data
+
+
+def aligned(trace: Trace, ref_info: StageInfo, index: tuple, want: tuple) -> tuple[np.ndarray | None, str, str]:
+    """Read a stage in the reference's layout; a declared permutation is applied and said, not hidden."""
     info = trace.info(ref_info.path)
     if info.cfg != ref_info.cfg:
         return None, "", f"CFG arrangement {info.cfg!r}, reference has {ref_info.cfg!r}"
@@ -130,18 +190,91 @@ def _aligned(trace: Trace, ref_info: StageInfo, index: tuple, want: tuple) -> tu
     transform = ""
     if info.layout != ref_info.layout:
         axes_c, axes_r = info.layout.split(), ref_info.layout.split()
-        if sorted(axes_c) != sorted(axes_r):
+        if sorted(axes_c) != sorted(axes_r) or len(axes_c) != data.ndim:
             return None, "", f"layout {info.layout!r} cannot be mapped onto the reference's {ref_info.layout!r}"
         data = np.transpose(data, [axes_c.index(a) for a in axes_r])
         transform = f"transposed {info.layout} -> {ref_info.layout}"
     if data.shape != want:
-        return None, transform, f"shape {tuple(data.shape)} vs reference {tuple(want)}"
+        return None, transform, f"shape {tuple(data.shape)} vs reference {tuple(want)} ({ref_info.layout})"
     return data, transform, ""
 
 
-def _nonfinite_note(m: M.Metrics) -> str:
-    if m.cand_nonfinite:
-        return f"{m.cand_nonfinite} NaN/Inf value(s) in the candidate"
-    if m.ref_nonfinite:
-        return f"{m.ref_nonfinite} NaN/Inf value(s) in the reference"
+def _nonfinite_note(*ms: M.Metrics | None) -> str:
+    for m in ms:
+        if m is not None and m.cand_nonfinite:
+            return f"{m.cand_nonfinite} NaN/Inf value(s) in the candidate"
+        if m is not None and m.ref_nonfinite:
+            return f"{m.ref_nonfinite} NaN/Inf value(s) in the reference"
     return ""
+
+
+# ---------------------------------------------------------------- diagnosis of failing stages
+
+def _diagnose(ts: TraceSet, results: list[StageResult]) -> list[StageResult]:
+    """Attach hints to the first divergence and to the first few other failing stages."""
+    out, budget = [], MAX_DIAGNOSED + 1
+    for r in results:
+        if r.is_root_candidate and budget > 0:
+            budget -= 1
+            hints = tuple(_hints_for(ts, r))
+            r = StageResult(**{**vars(r), "hints": hints}) if hints else r
+        out.append(r)
+    return out
+
+
+def _hints_for(ts: TraceSet, r: StageResult) -> list[diagnosis.Hint]:
+    info = ts.reference.info(r.path)
+    index = _index_of(info, r.half)
+    ref = ts.reference.read(r.path, index)
+    # the stage's own bug shows cleanest where it was fed the reference's inputs
+    source = ts.forced if ts.forced is not None and r.path in ts.forced else ts.candidate
+    if r.path not in source:
+        return []
+    cand_info = source.info(r.path)
+    cand = source.read(r.path, _index_of(cand_info, r.half) if cand_info.cfg == info.cfg else ())
+    if cand_info.layout != info.layout and cand.shape != ref.shape:
+        got, _, problem = aligned(source, info, index, ref.shape)
+        if not problem:
+            cand = got
+    cfg_parts = None
+    if r.path.endswith("/v_cfg"):
+        step = r.path.rsplit("/", 1)[0]
+        rate = (ts.reference.provenance.get("config_json") or {}).get("cfg_rate")
+        if f"{step}/v_cond" in ts.reference and f"{step}/v_uncond" in ts.reference:
+            cfg_parts = (ts.reference.read(f"{step}/v_cond"), ts.reference.read(f"{step}/v_uncond"), rate)
+    return diagnosis.diagnose(ref, cand, info.layout, others=lambda: _neighbours(ts.reference, info, r.half, ref.shape),
+                              cfg_parts=cfg_parts)
+
+
+def _index_of(info: StageInfo, half: str) -> tuple:
+    for name, index in _halves(info):
+        if name == half:
+            return index
+    return ()
+
+
+def _neighbours(ref: Trace, info: StageInfo, half: str, shape: tuple) -> dict[str, np.ndarray]:
+    """Reference stages a misplaced value may have come from: the same step or block, the other CFG
+    half of the stage itself, the set-up of the CFM, and the inputs."""
+    step = schema.step_of(info.path)
+    parent = info.path.rsplit("/", 1)[0]
+    out: dict[str, np.ndarray] = {}
+    for other in ref.stages():
+        if other.path == info.path:
+            if info.cfg == schema.CFG_BOTH:
+                twin = schema.CFG_UNCOND if half == schema.CFG_COND else schema.CFG_COND
+                out[f"{other.path} ({twin})"] = ref.read(other.path, _index_of(other, twin))
+            continue
+        near = other.path.startswith(parent + "/") or other.path.rsplit("/", 1)[0] == parent or (
+            step is not None and schema.step_of(other.path) == step) or other.path.startswith(("inputs/", "cfm/"))
+        if not near or schema.step_of(other.path) not in (None, step):
+            continue
+        index = _index_of(other, half) if other.cfg == schema.CFG_BOTH else ()
+        expect = tuple(other.shape)
+        if index:
+            expect = (other.shape[0] // 2, *other.shape[1:])
+        if expect != tuple(shape):
+            continue
+        name = f"{other.path} ({half})" if index else other.path
+        out[name] = ref.read(other.path, index)
+    return out

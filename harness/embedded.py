@@ -21,15 +21,23 @@ CACHE = ROOT / "reports" / "cache"
 
 @dataclass(frozen=True)
 class DefaultRun:
-    reference: Path
-    free: Path
-    forced: Path
+    reference: Path  # upstream, float32, hooked
+    reference64: Path  # upstream again in float64: the propagated noise floor
+    oracle64: Path  # reimpl in float64, teacher-forced from the float32 reference: the local floor
+    free: Path  # reimpl, float32, free-running (with the faults asked for)
+    forced: Path  # reimpl, float32, teacher-forced (with the faults asked for)
 
 
-def _source_digest(*packages: str) -> str:
+#: the harness files whose change changes what a trace holds
+_TRACE_CODE = ("harness/trace.py", "harness/schema.py", "harness/configs.py", "harness/weights.py")
+
+
+def _source_digest(*parts: str) -> str:
+    """A hash of the source that made an artefact: a package folder or single files."""
     h = hashlib.sha256()
-    for pkg in packages:
-        for f in sorted((ROOT / pkg).rglob("*.py")):
+    for part in parts:
+        target = ROOT / part
+        for f in sorted(target.rglob("*.py")) if target.is_dir() else [target]:
             h.update(f.relative_to(ROOT).as_posix().encode())
             h.update(f.read_bytes())
     return h.hexdigest()[:12]
@@ -67,35 +75,49 @@ def real_weights(checkpoints: Path) -> tuple[dict, dict]:
 
 
 def ensure(cfg: S2MelConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
-           cache: Path = CACHE, log=print) -> DefaultRun:
-    """Capture the reference and replay it both ways, reusing whatever is already cached."""
+           faults: tuple[str, ...] = (), cache: Path = CACHE, log=print) -> DefaultRun:
+    """Capture the reference (float32 and float64) and replay it, reusing whatever is already cached."""
     _quiet_upstream()
     import torch
 
+    from harness.trace import Trace
     from reference_hooks import driver
     from reference_hooks.inputs import make_inputs
     from reference_hooks.upstream import load_upstream
     from reimpl.replay import replay
-    from harness.trace import Trace
 
     source = load_upstream(reference_src)
     weights, ckpt = real_weights(checkpoints) if checkpoints else default_weights(cfg, seed, cache)
-    key_ref = _key(cfg.to_dict(), seed, ckpt["digest"], source.as_dict(), _source_digest("reference_hooks", "harness"))
-    ref_path = cache / f"{cfg.name}-{key_ref}" / "reference.h5"
-    if not ref_path.exists():
-        log(f"capturing upstream ({cfg.name}, {cfg.steps} steps) -> {ref_path.relative_to(ROOT)}")
-        inputs = make_inputs(cfg, seed)
-        prov = driver.provenance(cfg, source, seed, torch.float32, ckpt["digest"]) | {"checkpoint": ckpt}
-        driver.capture(cfg, weights, inputs, ref_path, prov, seed)
-    key_ours = _key(key_ref, _source_digest("reimpl"))
-    free = ref_path.parent / f"reimpl-{key_ours}.h5"
-    forced = ref_path.parent / f"reimpl-forced-{key_ours}.h5"
-    with Trace(ref_path) as ref:
-        for path, teacher in ((free, False), (forced, True)):
+    key_ref = _key(cfg.to_dict(), seed, ckpt["digest"], source.as_dict(), _source_digest("reference_hooks", *_TRACE_CODE))
+    folder = cache / f"{cfg.name}-{key_ref}"
+    inputs = None
+    for name, dtype in (("reference.h5", torch.float32), ("reference64.h5", torch.float64)):
+        path = folder / name
+        if not path.exists():
+            log(f"capturing upstream ({cfg.name}, {cfg.steps} steps, {str(dtype)[6:]}) -> {_rel(path)}")
+            inputs = inputs or make_inputs(cfg, seed)
+            prov = driver.provenance(cfg, source, seed, dtype, ckpt["digest"]) | {"checkpoint": ckpt}
+            driver.capture(cfg, weights, inputs, path, prov, seed, dtype=dtype)
+    code = _source_digest("reimpl", *_TRACE_CODE)
+    oracle = folder / f"oracle64-{code}.h5"
+    tag = _key(code, sorted(faults))
+    free, forced = folder / f"reimpl-{tag}.h5", folder / f"reimpl-forced-{tag}.h5"
+    with Trace(folder / "reference.h5") as ref:
+        for path, teacher, dtype, with_faults in ((oracle, True, torch.float64, ()), (free, False, torch.float32, faults),
+                                                  (forced, True, torch.float32, faults)):
             if not path.exists():
-                log(f"replaying reimpl ({'teacher-forced' if teacher else 'free-running'}) -> {path.relative_to(ROOT)}")
-                replay(ref, weights, path, teacher_forced=teacher)
-    return DefaultRun(ref_path, free, forced)
+                mode = "teacher-forced" if teacher else "free-running"
+                log(f"replaying reimpl ({mode}, {str(dtype)[6:]}{', faults ' + ','.join(with_faults) if with_faults else ''})"
+                    f" -> {_rel(path)}")
+                replay(ref, weights, path, teacher_forced=teacher, dtype=dtype, faults=with_faults)
+    return DefaultRun(folder / "reference.h5", folder / "reference64.h5", oracle, free, forced)
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _key(*parts) -> str:

@@ -1,14 +1,13 @@
 """The JSON summary of a comparison: a stable, documented shape that round-trips losslessly.
 
-Schema (version 1):
-  {"schema": "indextts-parity-comparison", "version": 1,
-   "reference": path, "candidate": path, "forced": path|null, "selection": str|null,
-   "reference_provenance": {...}, "candidate_provenance": {...},
-   "tolerance": {"rel_l2": float, "atol": float}, "passed": bool, "verdict": str,
-   "first_failure": label|null, "warnings": [str],
-   "stages": [{"path", "half", "layout", "status", "derived", "problem", "transform",
-               "propagated": Metrics|null, "local": Metrics|null}]}
-Non-finite numbers are written as the strings "inf", "-inf", "nan".
+Schema `indextts-parity-comparison`, version 1 (docs/results-schema.json is the JSON Schema):
+  schema, version, verdict (the one-line verdict), passed, exit_code, first_divergence (label|null),
+  selection, traces {role: path}, provenance {role: {...}}, tolerances {default, overrides},
+  warnings [str], stages [{path, half, label, layout, status, derived, problem, transform,
+  local, local_floor, local_allowed, propagated, propagated_floor, propagated_allowed, hints}]
+where each metrics object holds n, ref_mean, ref_std, cand_mean, cand_std, max_abs, max_abs_index,
+mean_abs, rmse, rel_l2, cosine, snr_db, ref_nonfinite, cand_nonfinite. Non-finite numbers are the
+strings "inf", "-inf", "nan".
 """
 from __future__ import annotations
 
@@ -18,64 +17,70 @@ from pathlib import Path
 
 from harness.compare import Comparison, StageResult
 from harness.console import verdict_line
-from harness.metrics import Metrics
-from harness.tolerance import Tolerance
+from harness.diagnosis import Hint
+from harness.metrics import Metrics, json_number
+from harness.tolerance import Tolerances
 
 SCHEMA, VERSION = "indextts-parity-comparison", 1
+_METRICS = ("local", "local_floor", "propagated", "propagated_floor")
 
 
 def to_json(c: Comparison) -> dict:
+    first = c.first_divergence
     return {
         "schema": SCHEMA,
         "version": VERSION,
-        "reference": c.reference,
-        "candidate": c.candidate,
-        "forced": c.forced,
-        "selection": c.selection,
-        "reference_provenance": c.reference_provenance,
-        "candidate_provenance": c.candidate_provenance,
-        "tolerance": {"rel_l2": c.tolerance.rel_l2, "atol": c.tolerance.atol},
-        "passed": c.passed,
         "verdict": verdict_line(c),
-        "first_failure": c.first_failure.label if c.first_failure else None,
+        "passed": c.passed,
+        "exit_code": c.exit_code,
+        "first_divergence": first.label if first else None,
+        "selection": c.selection,
+        "traces": c.traces,
+        "provenance": c.provenance,
+        "tolerances": c.tolerances.to_json(),
         "warnings": list(c.warnings),
         "stages": [_stage(r) for r in c.results],
     }
 
 
 def _stage(r: StageResult) -> dict:
-    return {
-        "path": r.path, "half": r.half, "layout": r.layout, "status": r.status, "derived": r.derived,
-        "problem": r.problem, "transform": r.transform,
-        "propagated": r.propagated.to_json() if r.propagated else None,
-        "local": r.local.to_json() if r.local else None,
-    }
+    out = {"path": r.path, "half": r.half, "label": r.label, "layout": r.layout, "status": r.status,
+           "derived": r.derived, "problem": r.problem, "transform": r.transform}
+    for key in _METRICS:
+        m = getattr(r, key)
+        out[key] = m.to_json() if m else None
+    for key in ("local_allowed", "propagated_allowed"):
+        v = getattr(r, key)
+        out[key] = None if v is None else json_number(v)
+    out["hints"] = [h.to_json() for h in r.hints]
+    return out
 
 
 def from_json(data: dict) -> Comparison:
     if data.get("schema") != SCHEMA or data.get("version") != VERSION:
         raise ValueError("not an indextts-parity comparison summary of version 1")
-    results = tuple(
-        StageResult(
-            path=s["path"], half=s["half"], layout=s["layout"], status=s["status"], derived=s["derived"],
-            problem=s["problem"], transform=s["transform"],
-            propagated=Metrics.from_json(s["propagated"]) if s["propagated"] else None,
-            local=Metrics.from_json(s["local"]) if s["local"] else None,
-        )
-        for s in data["stages"]
-    )
-    return Comparison(
-        reference=data["reference"], candidate=data["candidate"], forced=data["forced"],
-        reference_provenance=data["reference_provenance"], candidate_provenance=data["candidate_provenance"],
-        selection=data["selection"], tolerance=Tolerance(**data["tolerance"]), results=results,
-        warnings=tuple(data["warnings"]),
-    )
+    results = []
+    for s in data["stages"]:
+        fields = {k: s[k] for k in ("path", "half", "layout", "status", "derived", "problem", "transform")}
+        for key in _METRICS:
+            fields[key] = Metrics.from_json(s[key]) if s[key] else None
+        for key in ("local_allowed", "propagated_allowed"):
+            fields[key] = None if s[key] is None else float(s[key])
+        fields["hints"] = tuple(Hint(**h) for h in s["hints"])
+        results.append(StageResult(**fields))
+    return Comparison(traces=data["traces"], provenance=data["provenance"], selection=data["selection"],
+                      tolerances=Tolerances.from_json(data["tolerances"]), results=tuple(results),
+                      warnings=tuple(data["warnings"]))
+
+
+def write_text(text: str, path: Path) -> Path:
+    """Write atomically (temporary name, then rename): an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
 
 
 def write(c: Comparison, path: Path) -> Path:
-    """Write atomically, so an interrupted run never leaves a half-written summary behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(to_json(c), indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text(json.dumps(to_json(c), indent=1) + "\n", path)

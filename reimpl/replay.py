@@ -12,6 +12,7 @@ from harness.configs import S2MelConfig
 from harness.errors import UserError
 from harness.trace import Trace, TraceWriter
 from reimpl.cfm import run_cfm
+from reimpl.faults import enabled
 from reimpl.length_regulator import run_length_regulator
 from reimpl.params import load_params
 from reimpl.tap import Tap, no_tap
@@ -55,7 +56,8 @@ def replay(ref: Trace, weights: dict[str, np.ndarray], out: Path, *, teacher_for
     with TraceWriter(out, prov) as writer:
         for path in INPUTS:
             writer.write(path, ref.read(path))
-        run_s2mel(ref, params, cfg, Tap(writer, forced_from=ref if teacher_forced else None), dtype)
+        with enabled(faults):
+            run_s2mel(ref, params, cfg, Tap(writer, forced_from=ref if teacher_forced else None), dtype)
     return out
 
 

@@ -1,18 +1,20 @@
-"""Compare a candidate trace with a reference trace, stage by stage.
+"""Compare a candidate trace with a reference trace, stage by stage, and name the first divergence.
 
 With no traces, compares upstream with our reimplementation on the embedded default: it captures
-upstream and replays our code (free-running and teacher-forced) once, caches the traces under
-reports/cache/, then prints the table. Exit 0 when every stage is within tolerance, 1 when some stage
-diverges, 2 on bad input.
+upstream (float32, and float64 for the noise floors) and replays our code (free-running and
+teacher-forced, plus a float64 oracle) once, caches the traces under reports/cache/, then prints the
+verdict line and the table. --fault switches on a real porting bug in our reimplementation.
+
+Exit 0 when every stage is within tolerance, 1 when some stage diverges, 2 on bad input.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from harness import summary
+from harness import junit, summary, tolerance
 from harness.commands.common import add_model_flags, config_from
-from harness.compare import compare_traces
+from harness.compare import TraceSet, compare_traces
 from harness.console import render
 from harness.errors import UserError
 from harness.trace import Trace
@@ -25,9 +27,17 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("traces", nargs="*", type=Path, metavar="REF CAND", help="reference and candidate traces")
     p.add_argument("--stage", default=None, help="a group (dit, lr, inputs), a path prefix (dit/block_03) or a glob")
-    p.add_argument("--forced", type=Path, default=None, help="the candidate's teacher-forced trace, for local error")
-    p.add_argument("--json", type=Path, default=None, help="where to write the JSON summary (default under reports/)")
-    p.add_argument("--rows", type=int, default=None, help="print at most this many table rows")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME",
+                   help="switch on a porting fault in reimpl (see `harness faults`); repeatable")
+    g = p.add_argument_group("more traces, for local error and noise floors (explicit traces only)")
+    g.add_argument("--forced", type=Path, help="the candidate's teacher-forced trace")
+    g.add_argument("--reference64", type=Path, help="the reference captured again in float64")
+    g.add_argument("--oracle64", type=Path, help="a float64 teacher-forced oracle run from the reference")
+    o = p.add_argument_group("output")
+    o.add_argument("--json", type=Path, default=None, help="JSON summary path (default reports/compare-*.json)")
+    o.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
+    o.add_argument("--tolerances", type=Path, default=None, help="TOML file of per-stage tolerance overrides")
+    o.add_argument("--rows", type=int, default=None, help="print at most this many table rows")
     add_model_flags(p)
     p.set_defaults(run=run)
 
@@ -36,28 +46,41 @@ def run(args: argparse.Namespace) -> int:
     from harness import schema
 
     schema.selector(args.stage)  # an unknown stage is bad input before anything runs
-    if len(args.traces) == 1 or len(args.traces) > 2:
+    tols = tolerance.load(args.tolerances)
+    if len(args.traces) not in (0, 2):
         raise UserError("give both REF and CAND traces, or neither for the embedded default")
     if args.traces:
-        ref_path, cand_path, forced_path = args.traces[0], args.traces[1], args.forced
-        name = f"compare-{cand_path.stem}"
+        if args.fault:
+            raise UserError("--fault applies to the embedded default (no REF CAND given)")
+        paths = dict(reference=args.traces[0], candidate=args.traces[1], forced=args.forced,
+                     reference64=args.reference64, oracle64=args.oracle64)
+        name = f"compare-{args.traces[1].stem}"
     else:
         from harness import embedded
+        from reimpl import faults
 
+        for f in args.fault:
+            faults.get(f)
         cfg = config_from(args)
-        run_ = embedded.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src)
-        ref_path, cand_path, forced_path = run_.reference, run_.free, run_.forced
-        name = f"compare-{cfg.name}"
+        r = embedded.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
+                            faults=tuple(args.fault))
+        paths = dict(reference=r.reference, candidate=r.free, forced=r.forced, reference64=r.reference64,
+                     oracle64=r.oracle64)
+        name = f"compare-{cfg.name}" + "".join(f"-{f}" for f in args.fault)
     if args.stage:
         name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
-    with Trace(ref_path) as ref, Trace(cand_path) as cand:
-        forced = Trace(forced_path) if forced_path else None
-        try:
-            comparison = compare_traces(ref, cand, forced=forced, stage=args.stage)
-        finally:
-            if forced:
-                forced.close()
+    opened: dict[str, Trace] = {}
+    try:
+        for role, path in paths.items():
+            if path is not None:
+                opened[role] = Trace(path)
+        comparison = compare_traces(TraceSet(**opened), stage=args.stage, tolerances=tols)
+    finally:
+        for t in opened.values():
+            t.close()
     render(comparison, max_rows=args.rows)
     out = summary.write(comparison, args.json or REPORTS / f"{name}.json")
     print(f"summary: {out}")
+    if args.junit:
+        print(f"junit: {junit.write(comparison, args.junit)}")
     return comparison.exit_code
