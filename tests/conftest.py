@@ -19,3 +19,12 @@ def tiny_short_run():
     from harness.configs import TINY
 
     return embedded.ensure(TINY.with_(steps=3), seed=1, log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_short_fault_run():
+    """The same 3-step run with one real porting fault switched on in our reimplementation."""
+    from harness import embedded
+    from harness.configs import TINY
+
+    return embedded.ensure(TINY.with_(steps=3), seed=1, faults=("final_layer.no_silu",), log=lambda *_: None)

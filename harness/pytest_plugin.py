@@ -1,0 +1,138 @@
+"""pytest plugin: parity of a port's trace against a reference trace, one pytest item per stage group.
+
+Registered through the `pytest11` entry point, so installing indextts-parity is enough. Two ways in:
+
+1. Command line, no test code at all:
+       pytest --parity-ref reference.h5 --parity-cand my_port.h5 [--parity-forced F] [--parity-stage dit]
+   adds one item per stage group (inputs, each length-regulator half, the CFM set-up, each ODE step,
+   the final mel).
+2. A few lines of test code, with the `parity` fixture:
+       import pytest
+       from harness.pytest_plugin import stage_groups
+       REF, CAND = "reference.h5", "my_port.h5"
+       @pytest.mark.parametrize("group", stage_groups(REF))
+       def test_parity(parity, group):
+           parity(REF, CAND).check(group)
+A failing item's message is the verdict line of the first failing stage of its group.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from harness.compare import Comparison, StageResult, TraceSet, compare_traces
+from harness.console import failure_detail
+from harness.trace import Trace
+
+
+def group_of(path: str) -> str:
+    """The stage group of a path: `cfm/step_03`, `s2mel/length_regulator/prompt`, `cfm/setup`, ..."""
+    parts = path.split("/")
+    if parts[0] == "cfm":
+        if parts[1].startswith("step_"):
+            return f"cfm/{parts[1]}"
+        return "cfm/mel_out" if parts[1] == "mel_out" else "cfm/setup"
+    if parts[0] == "s2mel" and len(parts) > 3:
+        return "/".join(parts[:3])
+    return parts[0]
+
+
+def stage_groups(reference: str | Path, stage: str | None = None) -> list[str]:
+    """The stage groups a reference trace holds, in pipeline order (for `parametrize`)."""
+    from harness import schema
+
+    select = schema.selector(stage)
+    with Trace(reference) as ref:
+        groups = [group_of(s.path) for s in ref.stages() if select(s.path)]
+    return list(dict.fromkeys(groups))
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    comparison: Comparison
+
+    def group(self, name: str) -> list[StageResult]:
+        return [r for r in self.comparison.results if group_of(r.path) == name]
+
+    def check(self, name: str) -> None:
+        __tracebackhide__ = True
+        results = self.group(name)
+        if not results:
+            pytest.fail(f"no stage of group {name!r} in the reference trace", pytrace=False)
+        bad = [r for r in results if r.failed]
+        if bad:
+            more = f" (+{len(bad) - 1} more failing stage(s) in this group)" if len(bad) > 1 else ""
+            first = self.comparison.first_divergence
+            where = " [first divergence of the run]" if first in bad else ""
+            pytest.fail(f"{bad[0].label}{where}: {failure_detail(bad[0])}{more}", pytrace=False)
+
+
+@lru_cache(maxsize=8)
+def _compare(reference: str, candidate: str, forced: str | None, reference64: str | None, oracle64: str | None,
+             stage: str | None) -> ParityResult:
+    paths = dict(reference=reference, candidate=candidate, forced=forced, reference64=reference64, oracle64=oracle64)
+    opened = {k: Trace(v) for k, v in paths.items() if v}
+    try:
+        return ParityResult(compare_traces(TraceSet(**opened), stage=stage))
+    finally:
+        for t in opened.values():
+            t.close()
+
+
+@pytest.fixture
+def parity():
+    """`parity(ref, cand, forced=None, reference64=None, oracle64=None, stage=None)` -> ParityResult."""
+
+    def run(reference, candidate, forced=None, reference64=None, oracle64=None, stage=None) -> ParityResult:
+        s = lambda p: str(p) if p else None  # noqa: E731
+        return _compare(s(reference), s(candidate), s(forced), s(reference64), s(oracle64), stage)
+
+    return run
+
+
+def pytest_addoption(parser) -> None:
+    g = parser.getgroup("indextts-parity", "IndexTTS2 parity of a trace against a reference trace")
+    g.addoption("--parity-ref", help="reference trace (from `harness capture`)")
+    g.addoption("--parity-cand", help="candidate trace of the port under test")
+    g.addoption("--parity-forced", help="the candidate's teacher-forced trace, if it has one")
+    g.addoption("--parity-ref64", help="the reference captured in float64, for noise floors")
+    g.addoption("--parity-oracle64", help="a float64 teacher-forced oracle, for local noise floors")
+    g.addoption("--parity-stage", help="only stages matching this selection (e.g. dit)")
+
+
+class ParityItem(pytest.Item):
+    def __init__(self, *, group: str, **kw):
+        super().__init__(**kw)
+        self.group = group
+
+    def runtest(self) -> None:
+        o = self.config.option
+        result = _compare(o.parity_ref, o.parity_cand, o.parity_forced, o.parity_ref64, o.parity_oracle64,
+                          o.parity_stage)
+        result.check(self.group)
+
+    def repr_failure(self, excinfo, style=None):
+        return str(excinfo.value)
+
+    def reportinfo(self):
+        return self.config.option.parity_cand, None, f"parity {self.group}"
+
+
+class ParityCollector(pytest.Collector):
+    def collect(self):
+        o = self.config.option
+        for group in stage_groups(o.parity_ref, o.parity_stage):
+            yield ParityItem.from_parent(self, name=group, group=group)
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    o = config.option
+    if not (o.parity_ref or o.parity_cand):
+        return
+    if not (o.parity_ref and o.parity_cand):
+        raise pytest.UsageError("--parity-ref and --parity-cand go together")
+    collector = ParityCollector.from_parent(session, name="parity")
+    items.extend(collector.collect())

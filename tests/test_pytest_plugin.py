@@ -1,0 +1,47 @@
+"""The pytest plugin, run as a port's CI would run it: per-group items pass, then fail with a fault on."""
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+EXAMPLE = '''
+import pytest
+from harness.pytest_plugin import stage_groups
+
+REF, CAND, FORCED = {ref!r}, {cand!r}, {forced!r}
+
+@pytest.mark.parametrize("group", stage_groups(REF))
+def test_parity(parity, group):
+    parity(REF, CAND, forced=FORCED).check(group)
+'''
+
+
+def _groups(outcomes) -> int:
+    return sum(outcomes.values())
+
+
+def test_example_parity_test_passes_then_fails(pytester, tiny_short_run, tiny_short_fault_run):
+    ok = tiny_short_run
+    pytester.makepyfile(test_port=EXAMPLE.format(ref=str(ok.reference), cand=str(ok.free), forced=str(ok.forced)))
+    result = pytester.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=8)  # inputs, LR prompt, LR target, CFM set-up, 3 ODE steps, final mel
+    bad = tiny_short_fault_run
+    pytester.makepyfile(test_port=EXAMPLE.format(ref=str(bad.reference), cand=str(bad.free), forced=str(bad.forced)))
+    result = pytester.runpytest_subprocess("-q")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1 and outcomes.get("passed", 0) >= 1
+    result.stdout.fnmatch_lines(["*cfm/step_00/dit/final_layer/shift (cond) [[]first divergence of the run[]]*"])
+
+
+def test_command_line_items(pytester, tiny_short_run, tiny_short_fault_run):
+    ok = tiny_short_run
+    result = pytester.runpytest_subprocess("-q", "--parity-ref", str(ok.reference), "--parity-cand", str(ok.free),
+                                           "--parity-forced", str(ok.forced), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8)
+    bad = tiny_short_fault_run
+    result = pytester.runpytest_subprocess("-q", "--parity-ref", str(bad.reference), "--parity-cand", str(bad.free),
+                                           "--parity-forced", str(bad.forced), "--parity-stage", "dit")
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] >= 1
+    result.stdout.fnmatch_lines(["*parity*cfm/step_00*"])
