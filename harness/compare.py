@@ -259,11 +259,11 @@ def _neighbours(ref: Trace, info: StageInfo, half: str, shape: tuple) -> dict[st
     step = schema.step_of(info.path)
     parent = info.path.rsplit("/", 1)[0]
     out: dict[str, np.ndarray] = {}
+    if info.cfg == schema.CFG_BOTH:  # the other CFG half of the stage itself comes first
+        twin = schema.CFG_UNCOND if half == schema.CFG_COND else schema.CFG_COND
+        out[f"{info.path} ({twin})"] = ref.read(info.path, _index_of(info, twin))
     for other in ref.stages():
         if other.path == info.path:
-            if info.cfg == schema.CFG_BOTH:
-                twin = schema.CFG_UNCOND if half == schema.CFG_COND else schema.CFG_COND
-                out[f"{other.path} ({twin})"] = ref.read(other.path, _index_of(other, twin))
             continue
         near = other.path.startswith(parent + "/") or other.path.rsplit("/", 1)[0] == parent or (
             step is not None and schema.step_of(other.path) == step) or other.path.startswith(("inputs/", "cfm/"))

@@ -154,19 +154,21 @@ def relation_to_stages(ref: np.ndarray, cand: np.ndarray, others: dict[str, np.n
     uncond half) and updates with a wrong sign or a missing term (the error is -1 x another stage).
     """
     best: Hint | None = None
-    diff = cand.astype(np.float64) - ref
+    # frames that both sides zero (masks, the prompt region) say nothing about the relation
+    keep = ~((cand == 0) & (ref == 0)).reshape(-1)
+    c, d = cand.reshape(-1)[keep].astype(np.float64), (cand.astype(np.float64) - ref).reshape(-1)[keep]
     for name, other in others.items():
         if other.shape != cand.shape:
             continue
-        r = _rel(cand, other)
+        o = other.reshape(-1)[keep].astype(np.float64)
+        r = _rel(c, o)
         if r < EXPLAINED:
             return Hint("equals_stage", f"candidate equals the reference's {name}", r)
-        o = other.reshape(-1).astype(np.float64)
         oo = float(o @ o)
         if oo == 0:
             continue
-        a = float(o @ diff.reshape(-1)) / oo
-        r = _rel(diff.reshape(-1), a * o)
+        a = float(o @ d) / oo
+        r = _rel(d, a * o)
         if r < EXPLAINED and a != 0 and (best is None or r < best.residual):
             best = Hint("difference_is_stage", f"candidate - reference = {a:.4g} x the reference's {name}", r)
     return best

@@ -64,6 +64,8 @@ def load_upstream(reference_src: str | Path | None = None) -> UpstreamSource:
     modules are already bound.
     """
     global _loaded
+    if _loaded is not None and reference_src is None:
+        return _loaded
     if reference_src is not None:
         root = Path(reference_src).expanduser().resolve()
         pkg_dir = root / "indextts" if (root / "indextts").is_dir() else root
