@@ -17,6 +17,10 @@ import numpy as np
 from harness.errors import UserError
 
 
+#: bump when `generate` changes, so cached seeded checkpoints are made again
+GENERATOR_VERSION = 2
+
+
 def _rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
@@ -46,6 +50,11 @@ def generate(shapes: dict[str, tuple[int, ...]], seed: int, keep: dict[str, np.n
             value = 0.5 * g.standard_normal(shape)
         else:
             value = g.standard_normal(shape) / np.sqrt(max(fan_in, 1))
+            if name.endswith("project_layer.weight"):
+                # Adaptive norms: a trained DiT keeps them near identity. At full random scale the flow
+                # is chaotic (float32 noise grows from 1e-7 to 1e-3 over 25 steps on `tiny` and swamps
+                # any comparison); at 0.2 the final mel's float32 floor stays near 2e-6.
+                value *= 0.2
         out[name] = value.astype(np.float32)
     return out
 
