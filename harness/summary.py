@@ -75,6 +75,10 @@ def from_json(data: dict) -> Comparison:
 
 def write_text(text: str, path: Path) -> Path:
     """Write atomically (temporary name, then rename): an interrupted run never leaves half a file."""
+    if path.exists() and not path.is_file():  # a device or pipe (/dev/stdout): write through, never replace it
+        with open(path, "w") as f:
+            f.write(text)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text(text)
