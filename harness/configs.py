@@ -86,6 +86,12 @@ class S2MelConfig:
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def arch_digest(self) -> str:
+        """A hash of the architecture alone: what a checkpoint must fit (run settings left out)."""
+        run = {"steps", "cfg_rate", "temperature", "target_codes", "code_to_frame"}
+        blob = json.dumps({k: v for k, v in self.to_dict().items() if k not in run}, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
     def with_(self, **changes) -> "S2MelConfig":
         return dataclasses.replace(self, **changes)
 

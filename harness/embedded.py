@@ -56,7 +56,7 @@ def default_weights(cfg: S2MelConfig, seed: int, cache: Path = CACHE) -> tuple[d
     from harness import weights as W
     from reference_hooks.model import build_model
 
-    path = cache / "weights" / f"{cfg.name}-{cfg.digest()}-seed{seed}-g{W.GENERATOR_VERSION}.safetensors"
+    path = cache / "weights" / f"{cfg.name}-{cfg.arch_digest()}-seed{seed}-g{W.GENERATOR_VERSION}.safetensors"
     if not path.exists():
         model = build_model(cfg)
         state = model.models.state_dict()
