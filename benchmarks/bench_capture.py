@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TQDM_DISABLE", "1")  # upstream's progress bar is not part of what we time
 
 
 def _setup(config: str, steps: int):
@@ -42,12 +43,13 @@ def timings(config: str, steps: int, repeats: int) -> dict:
 
     from harness.trace import Trace
     from reference_hooks import driver
+    from reference_hooks.upstream import load_upstream
     from reimpl.replay import replay_untraced
 
     cfg, weights, ckpt, inputs = _setup(config, steps)
     with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
         tmp = Path(tmp)
-        prov = {"checkpoint": ckpt}
+        prov = driver.provenance(cfg, load_upstream(), 0, torch.float32, ckpt["digest"]) | {"checkpoint": ckpt}
         # warm-up: first calls pay for allocator growth and lazy initialisation
         driver.capture(cfg, weights, inputs, tmp / "warm.h5", prov, 0, hooks=False)
         plain, hooked, ours = [], [], []

@@ -5,6 +5,7 @@ Exit codes: 0 all stages within tolerance, 1 a divergence found, 2 bad input or 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from harness.commands import capture, compare, faults, replay, stages
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TQDM_DISABLE", "1")  # upstream draws a progress bar per CFM call
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

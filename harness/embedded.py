@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +75,13 @@ def real_weights(checkpoints: Path) -> tuple[dict, dict]:
     return weights, {"path": str(checkpoints), "digest": W.digest(weights), "kind": "real"}
 
 
+def _progress(message: str) -> None:
+    """Progress goes to stderr, so stdout starts with the verdict."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def ensure(cfg: S2MelConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
-           faults: tuple[str, ...] = (), cache: Path = CACHE, log=print) -> DefaultRun:
+           faults: tuple[str, ...] = (), cache: Path = CACHE, log=_progress) -> DefaultRun:
     """Capture the reference (float32 and float64) and replay it, reusing whatever is already cached."""
     _quiet_upstream()
     import torch
