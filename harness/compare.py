@@ -142,13 +142,16 @@ def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances) -> list[Stage
             out.append(StageResult(**base, status=MISSING, problem="absent from the candidate trace"))
             continue
         ref32 = ts.reference.read(info.path, index)
-        cand, transform, problem = aligned(ts.candidate, info, index, ref32.shape)
+        cand, transform, problem = aligned(ts.candidate, info, half, ref32.shape)
+        if problem.startswith("the candidate holds only"):
+            out.append(StageResult(**base, status=MISSING, problem=problem))
+            continue
         if problem:
             out.append(StageResult(**base, status=ERROR, problem=problem))
             continue
-        ref64 = _optional(ts.reference64, info, index, ref32.shape)
-        oracle = _optional(ts.oracle64, info, index, ref32.shape)
-        forced = _optional(ts.forced, info, index, ref32.shape)
+        ref64 = _optional(ts.reference64, info, half, ref32.shape)
+        oracle = _optional(ts.oracle64, info, half, ref32.shape)
+        forced = _optional(ts.forced, info, half, ref32.shape)
         prop_target = ref64 if ref64 is not None else ref32
         prop = M.compute(prop_target, cand)
         prop_floor = M.compute(ref64, ref32) if ref64 is not None else None
@@ -174,17 +177,26 @@ def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances) -> list[Stage
     return out
 
 
-def _optional(trace: Trace | None, info: StageInfo, index: tuple, shape: tuple) -> np.ndarray | None:
+def _optional(trace: Trace | None, info: StageInfo, half: str, shape: tuple) -> np.ndarray | None:
     if trace is None or info.path not in trace:
         return None
-    data, _, problem = aligned(trace, info, index, shape)
+    data, _, problem = aligned(trace, info, half, shape)
     return None if problem else data
 
 
-def aligned(trace: Trace, ref_info: StageInfo, index: tuple, want: tuple) -> tuple[np.ndarray | None, str, str]:
-    """Read a stage in the reference's layout; a declared permutation is applied and said, not hidden."""
+def aligned(trace: Trace, ref_info: StageInfo, half: str, want: tuple) -> tuple[np.ndarray | None, str, str]:
+    """Read one half of a stage in the reference's layout; a declared permutation is applied and said.
+
+    A candidate may hold a batched CFG pair (like the reference) or each half on its own.
+    """
     info = trace.info(ref_info.path)
-    if info.cfg != ref_info.cfg:
+    if info.cfg == ref_info.cfg:
+        index = _index_of(info, half)
+    elif ref_info.cfg == schema.CFG_BOTH and info.cfg in schema.HALVES:
+        if info.cfg != half:
+            return None, "", f"the candidate holds only the {info.cfg} half"
+        index = ()
+    else:
         return None, "", f"CFG arrangement {info.cfg!r}, reference has {ref_info.cfg!r}"
     data = trace.read(info.path, index)
     transform = ""
@@ -230,12 +242,10 @@ def _hints_for(ts: TraceSet, r: StageResult) -> list[diagnosis.Hint]:
     source = ts.forced if ts.forced is not None and r.path in ts.forced else ts.candidate
     if r.path not in source:
         return []
-    cand_info = source.info(r.path)
-    cand = source.read(r.path, _index_of(cand_info, r.half) if cand_info.cfg == info.cfg else ())
-    if cand_info.layout != info.layout and cand.shape != ref.shape:
-        got, _, problem = aligned(source, info, index, ref.shape)
-        if not problem:
-            cand = got
+    cand, _, problem = aligned(source, info, r.half, ref.shape)
+    if problem:  # a shape or layout problem: the raw tensor is what the hints examine
+        cand_info = source.info(r.path)
+        cand = source.read(r.path, _index_of(cand_info, r.half) if cand_info.cfg == info.cfg else ())
     cfg_parts = None
     if r.path.endswith("/v_cfg"):
         step = r.path.rsplit("/", 1)[0]

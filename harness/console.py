@@ -56,9 +56,9 @@ def failure_detail(r: StageResult) -> str:
 
 def render(c: Comparison, console: Console | None = None, max_rows: int | None = None) -> None:
     console = console or Console(highlight=False, width=200)
-    console.print(escape(verdict_line(c)))
+    console.print(escape(verdict_line(c)), soft_wrap=True)
     for w in c.warnings:
-        console.print(f"warning: {escape(w)}")
+        console.print(f"warning: {escape(w)}", soft_wrap=True)
     table = Table(header_style="bold", pad_edge=False, box=None)
     for col, just in (("#", "right"), ("stage", "left"), ("local", "right"), ("floor", "right"),
                       ("propagated", "right"), ("floor", "right"), ("max|err|", "right"),
@@ -76,7 +76,7 @@ def render(c: Comparison, console: Console | None = None, max_rows: int | None =
                   f"{sum(r.status == 'propagated' for r in c.results)} inherit error, "
                   f"{sum(r.status in ('error', 'missing') for r in c.results)} not comparable. "
                   "Errors are relative L2 against the float64 run; floor = the float32 reference's own.")
-    console.print(escape(verdict_line(c)))
+    console.print(escape(verdict_line(c)), soft_wrap=True)
     if first is not None:
         zoom = first.path.rsplit("/", 1)[0]
         console.print(f"Note: zoom in with `harness compare ... --stage {zoom}`; the JSON summary has every metric.")

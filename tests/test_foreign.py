@@ -1,0 +1,113 @@
+"""A port's own tensors, in its own names and layouts, mapped back onto our stages.
+
+The candidate is our reimplementation's real output rewritten the way a port would dump it: other
+names, time-major `B T C` where we use `B C T`, and the two CFG halves as separate tensors.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import schema
+from harness.commands.compare import REPORTS
+from harness.compare import TraceSet, compare_traces
+from harness.foreign import convert
+from harness.trace import Trace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def port_name(path: str) -> str:
+    return "port." + path.replace("/", ".")
+
+
+def write_foreign(native: Path, out: Path) -> None:
+    """Dump a trace as a port would: B T C instead of B C T, CFG halves apart, its own names."""
+    tensors = {}
+    with Trace(native) as t:
+        for s in t.stages():
+            data = t.read(s.path)
+            if s.layout == "B C T":
+                data = np.ascontiguousarray(np.swapaxes(data, 1, 2))
+            if s.cfg == schema.CFG_BOTH:
+                n = data.shape[0] // 2
+                tensors[port_name(s.path) + ".c"], tensors[port_name(s.path) + ".u"] = data[:n], data[n:]
+            else:
+                tensors[port_name(s.path)] = data
+    np.savez(out, **tensors)
+
+
+def write_map(out: Path) -> None:
+    lines = []
+    for spec in schema.STAGES:
+        halves = ["prompt", "target"] if "{half}" in spec.template else [None]
+        for h in halves:
+            stage = spec.template.replace("{half}", h) if h else spec.template
+            layout = "B T C" if spec.layout == "B C T" else spec.layout
+            if spec.cfg == schema.CFG_BOTH:
+                for suffix, half in ((".c", "cond"), (".u", "uncond")):
+                    lines += ["[[tensor]]", f'name = "{port_name(stage)}{suffix}"', f'stage = "{stage}"',
+                              f'layout = "{layout}"', f'half = "{half}"', ""]
+            else:
+                lines += ["[[tensor]]", f'name = "{port_name(stage)}"', f'stage = "{stage}"', f'layout = "{layout}"',
+                          'half = "none"', ""]
+    out.write_text("\n".join(lines))
+
+
+def verdict(ref: Path, cand: Path):
+    with Trace(ref) as r, Trace(cand) as c:
+        comp = compare_traces(TraceSet(r, c), stage="dit")
+    return comp.passed, comp.first_divergence.label if comp.first_divergence else None, [
+        (x.label, x.status) for x in comp.results]
+
+
+@pytest.mark.parametrize("run_name", ["tiny_short_run", "tiny_short_fault_run"])
+def test_foreign_layout_maps_back_to_the_native_verdict(tmp_path, request, run_name):
+    run = request.getfixturevalue(run_name)
+    cand, map_path = tmp_path / "port.npz", tmp_path / "port.map.toml"
+    write_foreign(run.free, cand)
+    write_map(map_path)
+    with Trace(run.reference) as ref:
+        converted, notes = convert(ref, cand, map_path, tmp_path / "converted.h5")
+    assert not notes  # every tensor mapped, every stage provided
+    assert verdict(run.reference, converted) == verdict(run.reference, run.free)
+
+
+def harness(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_compare_command_with_map(tmp_path, tiny_short_fault_run):
+    run = tiny_short_fault_run
+    cand, map_path = tmp_path / "port.npz", tmp_path / "port.map.toml"
+    write_foreign(run.free, cand)
+    write_map(map_path)
+    proc = harness("compare", str(run.reference), str(cand), "--map", str(map_path), "--stage", "dit",
+                   "--json", str(tmp_path / "r.json"))
+    assert proc.returncode == 1, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("first divergence: cfm/step_00/dit/final_layer/shift (cond) - propagated rel-L2")
+    assert "no teacher-forced run: propagated error decides" in first
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda m: m.replace('stage = "cfm/mel_out"', 'stage = "cfm/mel_outt"', 1), "not a stage of the schema"),
+    (lambda m: m.replace('name = "port.cfm.mel_out"\nstage = "cfm/mel_out"\nlayout = "B T C"',
+                         'name = "port.cfm.mel_out"\nstage = "cfm/mel_out"\nlayout = "B C T"', 1), "shape"),
+])
+def test_wrong_map_is_one_line_exit_2(tmp_path, tiny_short_run, edit, needle):
+    cand, map_path = tmp_path / "port.npz", tmp_path / "port.map.toml"
+    write_foreign(tiny_short_run.free, cand)
+    write_map(map_path)
+    map_path.write_text(edit(map_path.read_text()))
+    report = REPORTS / "compare-port.json"
+    before = report.read_bytes() if report.exists() else None
+    proc = harness("compare", str(tiny_short_run.reference), str(cand), "--map", str(map_path))
+    assert proc.returncode == 2
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
+    assert (report.read_bytes() if report.exists() else None) == before
