@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--stage", default=None, help="a group (dit, lr, inputs), a path prefix (dit/block_03) or a glob")
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
                    help="switch on a porting fault in reimpl (see `harness faults`); repeatable")
+    p.add_argument("--map", type=Path, default=None,
+                   help="a TOML map from a foreign CAND's tensor names/layouts (safetensors, npz, .npy folder) to our stages")
     g = p.add_argument_group("more traces, for local error and noise floors (explicit traces only)")
     g.add_argument("--forced", type=Path, help="the candidate's teacher-forced trace")
     g.add_argument("--reference64", type=Path, help="the reference captured again in float64")
@@ -42,6 +44,25 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _foreign(reference: Path, candidate: Path, map_path: Path | None) -> Path:
+    """Convert a port's tensors into a trace of our schema (cached by file identity) and say what is missing."""
+    import sys
+
+    from harness import foreign
+
+    if map_path is None:
+        raise UserError(f"{candidate} is not an HDF5 trace: give --map MAP to say what its tensors are")
+    if not candidate.exists():
+        raise UserError(f"candidate not found: {candidate}")
+    foreign.load_map(map_path)  # a bad map is bad input before anything is read
+    out = REPORTS / "cache" / "foreign" / f"{candidate.stem}-{foreign.cache_name(candidate, map_path)}.h5"
+    with Trace(reference) as ref:
+        _, notes = foreign.convert(ref, candidate, map_path, out)
+    for note in notes:
+        print(f"map: {note}", file=sys.stderr)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from harness import schema
 
@@ -52,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     if args.traces:
         if args.fault:
             raise UserError("--fault applies to the embedded default (no REF CAND given)")
-        paths = dict(reference=args.traces[0], candidate=args.traces[1], forced=args.forced,
+        candidate = args.traces[1]
+        if args.map is not None or candidate.suffix != ".h5":
+            candidate = _foreign(args.traces[0], candidate, args.map)
+        paths = dict(reference=args.traces[0], candidate=candidate, forced=args.forced,
                      reference64=args.reference64, oracle64=args.oracle64)
         name = f"compare-{args.traces[1].stem}"
     else:
