@@ -4,6 +4,7 @@ Registered through the `pytest11` entry point, so installing indextts-parity is 
 
 1. Command line, no test code at all:
        pytest --parity-ref reference.h5 --parity-cand my_port.h5 [--parity-forced F] [--parity-stage dit]
+   A port that dumps its own tensors (safetensors, npz, a folder of .npy) adds --parity-map MAP.toml.
    adds one item per stage group (inputs, each length-regulator half, the CFM set-up, each ODE step,
    the final mel).
 2. A few lines of test code, with the `parity` fixture:
@@ -70,9 +71,19 @@ class ParityResult:
             pytest.fail(f"{bad[0].label}{where}: {failure_detail(bad[0])}{more}", pytrace=False)
 
 
+def _as_trace(reference: str, candidate: str, map_path: str | None) -> str:
+    """A foreign candidate (with its map) becomes a trace of our schema; a trace stays as it is."""
+    if map_path is None and candidate.endswith(".h5"):
+        return candidate
+    from harness.commands.compare import _foreign
+
+    return str(_foreign(Path(reference), Path(candidate), Path(map_path) if map_path else None))
+
+
 @lru_cache(maxsize=8)
 def _compare(reference: str, candidate: str, forced: str | None, reference64: str | None, oracle64: str | None,
-             stage: str | None) -> ParityResult:
+             stage: str | None, map_path: str | None = None) -> ParityResult:
+    candidate = _as_trace(reference, candidate, map_path)
     paths = dict(reference=reference, candidate=candidate, forced=forced, reference64=reference64, oracle64=oracle64)
     opened = {k: Trace(v) for k, v in paths.items() if v}
     try:
@@ -84,11 +95,11 @@ def _compare(reference: str, candidate: str, forced: str | None, reference64: st
 
 @pytest.fixture
 def parity():
-    """`parity(ref, cand, forced=None, reference64=None, oracle64=None, stage=None)` -> ParityResult."""
+    """`parity(ref, cand, forced=None, reference64=None, oracle64=None, stage=None, map=None)` -> ParityResult."""
 
-    def run(reference, candidate, forced=None, reference64=None, oracle64=None, stage=None) -> ParityResult:
+    def run(reference, candidate, forced=None, reference64=None, oracle64=None, stage=None, map=None) -> ParityResult:
         s = lambda p: str(p) if p else None  # noqa: E731
-        return _compare(s(reference), s(candidate), s(forced), s(reference64), s(oracle64), stage)
+        return _compare(s(reference), s(candidate), s(forced), s(reference64), s(oracle64), stage, s(map))
 
     return run
 
@@ -101,6 +112,7 @@ def pytest_addoption(parser) -> None:
     g.addoption("--parity-ref64", help="the reference captured in float64, for noise floors")
     g.addoption("--parity-oracle64", help="a float64 teacher-forced oracle, for local noise floors")
     g.addoption("--parity-stage", help="only stages matching this selection (e.g. dit)")
+    g.addoption("--parity-map", help="TOML map of a foreign candidate's tensor names and layouts onto our stages")
 
 
 class ParityItem(pytest.Item):
@@ -111,7 +123,7 @@ class ParityItem(pytest.Item):
     def runtest(self) -> None:
         o = self.config.option
         result = _compare(o.parity_ref, o.parity_cand, o.parity_forced, o.parity_ref64, o.parity_oracle64,
-                          o.parity_stage)
+                          o.parity_stage, o.parity_map)
         result.check(self.group)
 
     def repr_failure(self, excinfo, style=None):

@@ -45,3 +45,18 @@ def test_command_line_items(pytester, tiny_short_run, tiny_short_fault_run):
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] >= 1
     result.stdout.fnmatch_lines(["*parity*cfm/step_00*"])
+
+
+def test_foreign_port_through_the_plugin(pytester, tmp_path, tiny_short_fault_run):
+    """A port's own dump (npz, its names, B T C, halves apart) checked in CI through --parity-map."""
+    from tests.test_foreign import write_foreign, write_map
+
+    bad = tiny_short_fault_run
+    cand, map_path = tmp_path / "port.npz", tmp_path / "port.map.toml"
+    write_foreign(bad.free, cand)
+    write_map(map_path)
+    result = pytester.runpytest_subprocess("-q", "--parity-ref", str(bad.reference), "--parity-cand", str(cand),
+                                           "--parity-map", str(map_path), "--parity-stage", "dit")
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 4 and outcomes["passed"] == 1  # 3 steps and the mel inherit; the set-up passes
+    result.stdout.fnmatch_lines(["*cfm/step_00/dit/final_layer/shift (cond) [[]first divergence of the run[]]*"])
