@@ -86,3 +86,26 @@ def test_noise_was_recorded_and_used(tiny_run):
     with Trace(tiny_run.reference) as ref:
         assert ref.provenance["noise_check"].startswith("ok")
         assert ref.provenance["reference_version"] == "indextts2-inference==2.1.1"
+
+
+def test_full_config_passes_at_real_size():
+    """The real-size architecture (103.7 M parameters, random), one ODE step: every stage on the floor.
+
+    The 25-step run (`harness compare --stage dit --config full`, about 4 minutes) passes too; one step
+    keeps CI short while running every real-size stage once.
+    """
+    from harness import embedded
+    from harness.configs import FULL
+
+    run = embedded.ensure(FULL.with_(steps=1), seed=0, log=lambda *_: None)
+    roles = dict(reference=run.reference, candidate=run.free, forced=run.forced, reference64=run.reference64,
+                 oracle64=run.oracle64)
+    opened = {k: Trace(v) for k, v in roles.items()}
+    try:
+        c = compare_traces(TraceSet(**opened))
+    finally:
+        for t in opened.values():
+            t.close()
+    assert c.passed, c.first_divergence.label
+    labels = {r.label for r in c.results}
+    assert "cfm/step_00/dit/block_12/skip_in (uncond)" in labels and "cfm/step_00/dit/wavenet/layer_7 (cond)" in labels
