@@ -72,16 +72,24 @@ def timings(config: str, steps: int, repeats: int) -> dict:
             "threads": torch.get_num_threads()}
 
 
+def _hwm_mb() -> float:
+    """This process's peak resident memory (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_peak(config: str, steps: int) -> None:
     """Run in a fresh process: one hooked capture, then print the process's peak RSS in MB."""
     from reference_hooks import driver
 
     cfg, weights, ckpt, inputs = _setup(config, steps)
     with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        base = _hwm_mb()
         driver.capture(cfg, weights, inputs, Path(tmp) / "t.h5", {"checkpoint": ckpt}, 0)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_mb": peak / 1024, "before_capture_mb": base / 1024}))
+        peak = _hwm_mb()
+    print(json.dumps({"peak_mb": peak, "before_capture_mb": base}))
 
 
 def peak(config: str, steps: int) -> dict:

@@ -15,7 +15,9 @@ The result is plain data; the console, JSON, JUnit and HTML outputs only render 
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 
@@ -38,6 +40,21 @@ class TraceSet:
 
     def roles(self) -> dict[str, Trace]:
         return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@contextlib.contextmanager
+def open_traces(reference, candidate, forced=None, reference64=None, oracle64=None) -> Iterator[TraceSet]:
+    """Open the traces of a comparison by path (None: not taking part); all are closed afterwards."""
+    paths = dict(reference=reference, candidate=candidate, forced=forced, reference64=reference64, oracle64=oracle64)
+    opened: dict[str, Trace] = {}
+    try:
+        for role, path in paths.items():
+            if path is not None:
+                opened[role] = Trace(path)
+        yield TraceSet(**opened)
+    finally:
+        for t in opened.values():
+            t.close()
 
 
 @dataclass(frozen=True)

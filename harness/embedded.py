@@ -28,6 +28,11 @@ class DefaultRun:
     free: Path  # reimpl, float32, free-running (with the faults asked for)
     forced: Path  # reimpl, float32, teacher-forced (with the faults asked for)
 
+    def roles(self) -> dict[str, Path]:
+        """The paths by their role in a comparison (see harness.compare.open_traces)."""
+        return dict(reference=self.reference, candidate=self.free, forced=self.forced,
+                    reference64=self.reference64, oracle64=self.oracle64)
+
 
 #: the harness files whose change changes what a trace holds
 _TRACE_CODE = ("harness/trace.py", "harness/schema.py", "harness/configs.py", "harness/weights.py")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.compare import Comparison, StageResult, TraceSet, compare_traces
+from harness.compare import Comparison, StageResult, compare_traces, open_traces
 from harness.console import failure_detail
 from harness.trace import Trace
 
@@ -84,13 +84,8 @@ def _as_trace(reference: str, candidate: str, map_path: str | None) -> str:
 def _compare(reference: str, candidate: str, forced: str | None, reference64: str | None, oracle64: str | None,
              stage: str | None, map_path: str | None = None) -> ParityResult:
     candidate = _as_trace(reference, candidate, map_path)
-    paths = dict(reference=reference, candidate=candidate, forced=forced, reference64=reference64, oracle64=oracle64)
-    opened = {k: Trace(v) for k, v in paths.items() if v}
-    try:
-        return ParityResult(compare_traces(TraceSet(**opened), stage=stage))
-    finally:
-        for t in opened.values():
-            t.close()
+    with open_traces(reference, candidate, forced, reference64, oracle64) as traces:
+        return ParityResult(compare_traces(traces, stage=stage))
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +46,14 @@ def partial_path(final: Path) -> Path:
 
 
 class TraceWriter:
-    """Streams stages into a trace; use as a context manager so the file is always closed."""
+    """Streams stages into a trace; use as a context manager so the file is always closed.
+
+    Writing happens on a background thread, so the disk works while the model computes: a capture
+    costs the copy of each tensor, not its write. The queue is short (`QUEUE` tensors), so memory
+    stays bounded by a few of the largest tensors whatever the number of stages or steps.
+    """
+
+    QUEUE = 4
 
     def __init__(self, path: str | Path, provenance: dict):
         self.path = Path(path)
@@ -52,45 +61,86 @@ class TraceWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = h5py.File(self.tmp, "w")
         self._order = 0
+        self._seen: set[str] = set()
         self._file.attrs["format"] = FORMAT
         self._file.attrs["format_version"] = FORMAT_VERSION
         self._file.attrs["complete"] = False
         self._provenance = dict(provenance, start_time=_now())
         self._file.attrs["provenance"] = json.dumps(self._provenance, sort_keys=True, default=str)
         self._file.flush()
+        self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="trace-writer", daemon=True)
+        self._thread.start()
 
     def write(self, path: str, value: np.ndarray, *, dtype: str | None = None, cfg: str | None = None,
               note: str = "") -> None:
         """Store one stage; the schema gives its layout, CFG arrangement and derived flag."""
+        self._raise_pending()
         spec = schema.spec_for(path)
-        if path in self._file:
+        if path in self._seen:
             raise ValueError(f"stage {path} written twice")
+        self._seen.add(path)
         value = np.asarray(value)
         computed = dtype or str(value.dtype)
-        if value.dtype.kind == "f" and value.dtype != np.float64:
-            value = value.astype(np.float32, copy=False)
-        ds = self._file.create_dataset(path, data=value)  # contiguous: the fastest to stream out
-        ds.attrs["layout"] = spec.layout
-        ds.attrs["cfg"] = cfg or spec.cfg
-        ds.attrs["derived"] = spec.derived
-        ds.attrs["dtype"] = computed
-        ds.attrs["order"] = self._order
+        # a private copy: the caller's tensor may be changed in place once this returns
+        kind = np.float64 if value.dtype == np.float64 else (np.float32 if value.dtype.kind == "f" else value.dtype)
+        value = np.array(value, dtype=kind, copy=True)
+        attrs = {"layout": spec.layout, "cfg": cfg or spec.cfg, "derived": spec.derived, "dtype": computed,
+                 "order": self._order}
         if note:
-            ds.attrs["note"] = note
+            attrs["note"] = note
         self._order += 1
+        self._queue.put(("write", path, value, attrs))
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item[0] == "stop":
+                    return
+                if self._error is None:
+                    self._apply(item)
+            except BaseException as exc:  # kept and raised in the caller's thread
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _apply(self, item) -> None:
+        if item[0] == "write":
+            _, path, value, attrs = item
+            ds = self._file.create_dataset(path, data=value)  # contiguous: the fastest to stream out
+            ds.attrs.update(attrs)
+        elif item[0] == "flush":
+            self._file.flush()
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     def update_provenance(self, **fields) -> None:
         self._provenance.update(fields)
+        self._queue.join()
         self._file.attrs["provenance"] = json.dumps(self._provenance, sort_keys=True, default=str)
 
     def flush(self) -> None:
-        self._file.flush()
+        self._queue.put(("flush",))
 
     def close(self, complete: bool, reason: str = "") -> Path:
         """Finish the file; only a complete trace takes its final name (atomically)."""
-        self.update_provenance(end_time=_now(), **({"interrupted": reason} if reason else {}))
+        self._queue.put(("stop",))
+        self._thread.join()
+        failed, self._error = self._error, None
+        complete = complete and failed is None
+        if failed is not None and not reason:
+            reason = f"{type(failed).__name__}: {failed}"
+        self._provenance.update(end_time=_now(), **({"interrupted": reason} if reason else {}))
+        self._file.attrs["provenance"] = json.dumps(self._provenance, sort_keys=True, default=str)
         self._file.attrs["complete"] = complete
         self._file.close()
+        if failed is not None:
+            raise failed
         if complete:
             os.replace(self.tmp, self.path)
             return self.path

@@ -41,6 +41,8 @@ def replay(ref: Trace, weights: dict[str, np.ndarray], out: Path, *, teacher_for
         "implementation": "reimpl",
         "mode": "teacher-forced" if teacher_forced else "free-running",
         "replayed_from": str(ref.path),
+        "reference_version": ref.provenance.get("reference_version"),
+        "reference_location": ref.provenance.get("reference_location"),
         "torch_version": torch.__version__,
         "config": cfg.name,
         "config_json": cfg.to_dict(),

@@ -8,20 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness.compare import TraceSet, compare_traces
-from harness.trace import Trace
+from harness.compare import compare_traces, open_traces
 from reimpl.faults import CATALOGUE, expected_stage
 
 
 def _compare(run):
-    roles = dict(reference=run.reference, candidate=run.free, forced=run.forced, reference64=run.reference64,
-                 oracle64=run.oracle64)
-    opened = {k: Trace(v) for k, v in roles.items()}
-    try:
-        return compare_traces(TraceSet(**opened))
-    finally:
-        for t in opened.values():
-            t.close()
+    with open_traces(**run.roles()) as traces:
+        return compare_traces(traces)
 
 
 @pytest.mark.parametrize("fault", CATALOGUE, ids=[f.name for f in CATALOGUE])

@@ -11,8 +11,7 @@ import jsonschema
 from junitparser import JUnitXml
 
 from harness import summary
-from harness.compare import TraceSet, compare_traces
-from harness.trace import Trace
+from harness.compare import compare_traces, open_traces
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "docs" / "results-schema.json").read_text())
@@ -42,13 +41,8 @@ def test_fault_run_prints_first_divergence_first_and_exits_1(tmp_path, tiny_shor
 
 
 def test_passing_run_json_roundtrips(tmp_path, tiny_short_run):
-    opened = [Trace(p) for p in (tiny_short_run.reference, tiny_short_run.free, tiny_short_run.forced,
-                                 tiny_short_run.reference64, tiny_short_run.oracle64)]
-    try:
-        c = compare_traces(TraceSet(*opened), stage="dit")
-    finally:
-        for t in opened:
-            t.close()
+    with open_traces(**tiny_short_run.roles()) as traces:
+        c = compare_traces(traces, stage="dit")
     path = summary.write(c, tmp_path / "s.json")
     data = json.loads(path.read_text())
     jsonschema.validate(data, SCHEMA)

@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness.compare import TraceSet, compare_traces
+from harness.compare import compare_traces, open_traces
 from harness.trace import Trace
 
 
 @pytest.fixture(scope="module")
 def comparison(tiny_run):
-    roles = dict(reference=tiny_run.reference, candidate=tiny_run.free, forced=tiny_run.forced,
-                 reference64=tiny_run.reference64, oracle64=tiny_run.oracle64)
-    opened = {k: Trace(v) for k, v in roles.items()}
-    try:
-        yield compare_traces(TraceSet(**opened))
-    finally:
-        for t in opened.values():
-            t.close()
+    with open_traces(**tiny_run.roles()) as traces:
+        return compare_traces(traces)
 
 
 def test_every_stage_passes(comparison):
@@ -98,14 +92,8 @@ def test_full_config_passes_at_real_size():
     from harness.configs import FULL
 
     run = embedded.ensure(FULL.with_(steps=1), seed=0, log=lambda *_: None)
-    roles = dict(reference=run.reference, candidate=run.free, forced=run.forced, reference64=run.reference64,
-                 oracle64=run.oracle64)
-    opened = {k: Trace(v) for k, v in roles.items()}
-    try:
-        c = compare_traces(TraceSet(**opened))
-    finally:
-        for t in opened.values():
-            t.close()
+    with open_traces(**run.roles()) as traces:
+        c = compare_traces(traces)
     assert c.passed, c.first_divergence.label
     labels = {r.label for r in c.results}
     assert "cfm/step_00/dit/block_12/skip_in (uncond)" in labels and "cfm/step_00/dit/wavenet/layer_7 (cond)" in labels

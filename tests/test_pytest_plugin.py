@@ -1,12 +1,10 @@
 """The pytest plugin, run as a port's CI would run it: per-group items pass, then fail with a fault on."""
 from __future__ import annotations
 
-import pytest
 
 pytest_plugins = ["pytester"]
 
 EXAMPLE = '''
-import pytest
 from harness.pytest_plugin import stage_groups
 
 REF, CAND, FORCED = {ref!r}, {cand!r}, {forced!r}

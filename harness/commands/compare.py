@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness import junit, summary, tolerance
 from harness.commands.common import add_model_flags, config_from
-from harness.compare import TraceSet, compare_traces
+from harness.compare import compare_traces, open_traces
 from harness.console import render
 from harness.errors import UserError
 from harness.trace import Trace
@@ -88,20 +88,12 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_from(args)
         r = embedded.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
                             faults=tuple(args.fault))
-        paths = dict(reference=r.reference, candidate=r.free, forced=r.forced, reference64=r.reference64,
-                     oracle64=r.oracle64)
+        paths = r.roles()
         name = f"compare-{cfg.name}" + "".join(f"-{f}" for f in args.fault)
     if args.stage:
         name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
-    opened: dict[str, Trace] = {}
-    try:
-        for role, path in paths.items():
-            if path is not None:
-                opened[role] = Trace(path)
-        comparison = compare_traces(TraceSet(**opened), stage=args.stage, tolerances=tols)
-    finally:
-        for t in opened.values():
-            t.close()
+    with open_traces(**paths) as traces:
+        comparison = compare_traces(traces, stage=args.stage, tolerances=tols)
     render(comparison, max_rows=args.rows)
     out = summary.write(comparison, args.json or REPORTS / f"{name}.json")
     print(f"summary: {out}")
