@@ -10,6 +10,7 @@ lexical and numeric order agree.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass
 
@@ -116,9 +117,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+_COMPILED = [(spec.regex, spec) for spec in STAGES]
+
+
+@functools.lru_cache(maxsize=65536)
 def find_spec(path: str) -> StageSpec | None:
-    for spec in STAGES:
-        if spec.regex.match(path):
+    for regex, spec in _COMPILED:
+        if regex.match(path):
             return spec
     return None
 
