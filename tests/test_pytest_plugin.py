@@ -5,6 +5,7 @@ from __future__ import annotations
 pytest_plugins = ["pytester"]
 
 EXAMPLE = '''
+import pytest
 from harness.pytest_plugin import stage_groups
 
 REF, CAND, FORCED = {ref!r}, {cand!r}, {forced!r}
