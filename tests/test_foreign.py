@@ -111,3 +111,12 @@ def test_wrong_map_is_one_line_exit_2(tmp_path, tiny_short_run, edit, needle):
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
     assert (report.read_bytes() if report.exists() else None) == before
+
+
+def test_documented_example_map_loads():
+    from harness.foreign import load_map
+
+    entries = load_map(ROOT / "docs" / "example.map.toml")
+    assert len(entries) == 11
+    assert entries[4].pattern().match("step7.cond.velocity").group("step") == "7"
+    assert entries[4].stage_for({"step": "7"}) == "cfm/step_07/dit/velocity"
