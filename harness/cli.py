@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from harness.commands import capture, compare, export_inputs, faults, replay, stages
+from harness.commands import capture, compare, export_inputs, faults, replay, report, stages
 from harness.errors import UserError
 
 
@@ -20,7 +20,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (compare, capture, replay, stages, faults, export_inputs):
+    for module in (compare, report, capture, replay, stages, faults, export_inputs):
         module.add_parser(sub)
     return parser
 

@@ -10,6 +10,7 @@ Exit 0 when every stage is within tolerance, 1 when some stage diverges, 2 on ba
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from harness import junit, summary, tolerance
@@ -38,6 +39,8 @@ def add_parser(sub) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--json", type=Path, default=None, help="JSON summary path (default reports/compare-*.json)")
     o.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
+    o.add_argument("--html", type=Path, default=None, help="HTML report path (default: beside the JSON summary)")
+    o.add_argument("--no-html", action="store_true", help="do not write the HTML report")
     o.add_argument("--tolerances", type=Path, default=None, help="TOML file of per-stage tolerance overrides")
     o.add_argument("--rows", type=int, default=None, help="print at most this many table rows")
     add_model_flags(p)
@@ -61,6 +64,25 @@ def _foreign(reference: Path, candidate: Path, map_path: Path | None) -> Path:
     for note in notes:
         print(f"map: {note}", file=sys.stderr)
     return out
+
+
+def reproduce(args: argparse.Namespace) -> str:
+    """The command line that reproduces this comparison, for the report."""
+    words = ["harness", "compare", *map(str, args.traces)]
+    for flag, value in (("--map", args.map), ("--forced", args.forced), ("--reference64", args.reference64),
+                        ("--oracle64", args.oracle64), ("--stage", args.stage), ("--tolerances", args.tolerances)):
+        if value is not None:
+            words += [flag, str(value)]
+    if not args.traces:
+        words += ["--config", args.config, "--seed", str(args.seed)]
+        if args.steps is not None:
+            words += ["--steps", str(args.steps)]
+        for flag, value in (("--checkpoints", args.checkpoints), ("--reference-src", args.reference_src)):
+            if value is not None:
+                words += [flag, str(value)]
+        for f in args.fault:
+            words += ["--fault", f]
+    return shlex.join(words)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,11 +114,17 @@ def run(args: argparse.Namespace) -> int:
         name = f"compare-{cfg.name}" + "".join(f"-{f}" for f in args.fault)
     if args.stage:
         name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
+    json_path = args.json or REPORTS / f"{name}.json"
     with open_traces(**paths) as traces:
         comparison = compare_traces(traces, stage=args.stage, tolerances=tols)
-    render(comparison, max_rows=args.rows)
-    out = summary.write(comparison, args.json or REPORTS / f"{name}.json")
-    print(f"summary: {out}")
+        render(comparison, max_rows=args.rows)
+        out = summary.write(comparison, json_path)
+        print(f"summary: {out}")
+        if not args.no_html:
+            from harness import html_report
+
+            page = html_report.write(comparison, traces, args.html or json_path.with_suffix(".html"), reproduce(args))
+            print(f"report: {page}")
     if args.junit:
         print(f"junit: {junit.write(comparison, args.junit)}")
     return comparison.exit_code

@@ -1,0 +1,144 @@
+"""The report's figures, drawn with matplotlib from downsampled data and returned as PNG bytes.
+
+Each function takes plain data (the comparison's results, or arrays read one stage at a time) so a
+figure never needs the whole trace in memory.
+"""
+from __future__ import annotations
+
+import io
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from harness.compare import StageResult  # noqa: E402
+
+MAX_POINTS = 1000  # frames (or samples) drawn per axis at most
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _positive(values: list[float | None]) -> np.ndarray:
+    """Log axes cannot show zeros: an exact match is drawn at 1e-12 (the floor of the axis)."""
+    return np.array([max(v, 1e-12) if v is not None and v == v else np.nan for v in values], dtype=float)
+
+
+def error_by_position(results: list[StageResult], first_index: int | None) -> bytes:
+    """Every stage's local and propagated error against pipeline position, with the floors."""
+    fig, ax = plt.subplots(figsize=(12, 3.6))
+    x = np.arange(len(results))
+    prop = _positive([r.propagated.rel_l2 if r.propagated else None for r in results])
+    floor = _positive([r.propagated_floor.rel_l2 if r.propagated_floor else None for r in results])
+    local = _positive([r.local.rel_l2 if r.local else None for r in results])
+    ax.semilogy(x, floor, color="0.7", lw=1, label="float32 floor (propagated)")
+    ax.semilogy(x, prop, ".", ms=2, color="tab:blue", label="propagated error")
+    if np.isfinite(local).any():
+        ax.semilogy(x, local, ".", ms=2, color="tab:orange", label="local error")
+    failed = [i for i, r in enumerate(results) if r.failed]
+    if failed:
+        ax.semilogy(failed, prop[failed], "x", ms=4, color="tab:red", label="out of tolerance")
+    if first_index is not None:
+        ax.axvline(first_index, color="tab:red", ls="--", lw=1, label="first divergence")
+    ax.set_xlabel("stage, in pipeline order")
+    ax.set_ylabel("relative L2 vs float64 run")
+    ax.legend(loc="lower right", fontsize=8, ncol=3)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _step_rows(results: list[StageResult], name: str) -> list[tuple[int, StageResult]]:
+    rows = []
+    for r in results:
+        m = re.fullmatch(rf"cfm/step_(\d+)/{name}", r.path)
+        if m and r.propagated is not None:
+            rows.append((int(m.group(1)), r))
+    return rows
+
+
+def ode_steps(results: list[StageResult]) -> bytes | None:
+    """Velocity and x over the ODE steps: error per step, and mean/std of both sides."""
+    series = {name: _step_rows(results, name) for name in ("v_cfg", "x_next")}
+    if not any(series.values()):
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for name, rows in series.items():
+        if not rows:
+            continue
+        steps = [s for s, _ in rows]
+        axes[0].semilogy(steps, _positive([r.propagated.rel_l2 for _, r in rows]), "o-", ms=3, label=f"{name} error")
+        axes[0].semilogy(steps, _positive([r.propagated_floor.rel_l2 if r.propagated_floor else None for _, r in rows]),
+                         "--", color="0.6", lw=1)
+        axes[1].plot(steps, [r.propagated.ref_mean for _, r in rows], "o-", ms=3, label=f"{name} ref")
+        axes[1].plot(steps, [r.propagated.cand_mean for _, r in rows], "x--", ms=4, label=f"{name} cand")
+        axes[2].plot(steps, [r.propagated.ref_std for _, r in rows], "o-", ms=3, label=f"{name} ref")
+        axes[2].plot(steps, [r.propagated.cand_std for _, r in rows], "x--", ms=4, label=f"{name} cand")
+    for ax, title in zip(axes, ("relative L2 per step (dashed: floor)", "mean per step", "std per step")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("ODE step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _stride_time(a: np.ndarray) -> np.ndarray:
+    step = max(1, a.shape[-1] // MAX_POINTS)
+    return a[..., ::step]
+
+
+def mels(ref: np.ndarray, cand: np.ndarray | None, note: str = "") -> bytes:
+    """Reference and candidate mels side by side, and their difference. Arrays are [80, T]."""
+    ref = _stride_time(ref)
+    panels = 3 if cand is not None and cand.shape == ref.shape else (2 if cand is not None else 1)
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.2), squeeze=False)
+    axes = axes[0]
+    lo, hi = np.nanmin(ref), np.nanmax(ref)
+    im = axes[0].imshow(ref, origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
+    axes[0].set_title(f"reference mel (mean {np.nanmean(ref):.2f})", fontsize=10)
+    fig.colorbar(im, ax=axes[0])
+    if cand is not None:
+        c = _stride_time(cand)
+        im = axes[1].imshow(c, origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
+        axes[1].set_title(f"candidate mel (mean {np.nanmean(c):.2f}) {note}".strip(), fontsize=10)
+        fig.colorbar(im, ax=axes[1])
+        if panels == 3:
+            d = c - ref
+            lim = float(np.nanmax(np.abs(d))) or 1.0
+            im = axes[2].imshow(d, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
+            axes[2].set_title("candidate - reference", fontsize=10)
+            fig.colorbar(im, ax=axes[2])
+    for ax in axes:
+        ax.set_xlabel("frame")
+        ax.set_ylabel("mel bin")
+    return _png(fig)
+
+
+def histogram(label: str, diff: np.ndarray) -> bytes:
+    """Distribution of candidate - reference for one failing stage (at most 1e6 values drawn)."""
+    flat = diff.reshape(-1)
+    flat = flat[:: max(1, flat.size // 1_000_000)]
+    flat = flat[np.isfinite(flat)]
+    fig, ax = plt.subplots(figsize=(4.2, 2.6))
+    ax.hist(flat, bins=80, color="tab:red", alpha=0.8)
+    ax.set_yscale("log")
+    ax.set_title(label, fontsize=8)
+    ax.set_xlabel("candidate - reference", fontsize=8)
+    ax.tick_params(labelsize=7)
+    return _png(fig)
+
+
+def channel_offset(label: str, offset: np.ndarray) -> bytes:
+    """Mean over time of candidate - reference, per channel."""
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    ax.bar(np.arange(offset.size), offset, color="tab:purple")
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_title(f"per-channel mean offset: {label}", fontsize=9)
+    ax.set_xlabel("channel")
+    return _png(fig)

@@ -1,0 +1,68 @@
+"""The HTML report, opened in headless Chromium as a person would: no network, no console errors,
+the first-divergence marker and the plots present; screenshots land under reports/."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-logging=stderr", "--v=0"]
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+
+
+def make_report(tmp_path: Path, run, name: str) -> Path:
+    out = tmp_path / f"{name}.html"
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run.reference), str(run.free),
+                           "--forced", str(run.forced), "--reference64", str(run.reference64),
+                           "--oracle64", str(run.oracle64), "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode in (0, 1), proc.stderr
+    return out
+
+
+def open_in_chromium(page: Path, tmp_path: Path, screenshot: Path) -> tuple[str, str]:
+    """The DOM after the page's script ran, and everything Chromium logged while loading it."""
+    common = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    shot = subprocess.run([*common, f"--screenshot={screenshot}", "--window-size=1400,2400", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert screenshot.exists() and screenshot.stat().st_size > 10_000
+    return dom.stdout, dom.stderr + shot.stderr
+
+
+def check_page(html: str, dom: str, log: str) -> None:
+    # nothing to fetch: no remote URL anywhere in an attribute that loads something
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)
+    assert "http://" not in html and "https://" not in html
+    # the inline script ran to its end without an uncaught error, and nothing failed to load
+    assert 'data-ready="1"' in dom
+    assert not re.search(r"Uncaught|ERR_FILE_NOT_FOUND|ERR_NAME_NOT_RESOLVED|ERR_CONNECTION|net::ERR_", log)
+    assert len(re.findall(r'class="plot"><img alt="[^"]*" src="data:image/png;base64,', html)) >= 3
+
+
+def test_passing_report(tmp_path, tiny_short_run):
+    page = make_report(tmp_path, tiny_short_run, "pass")
+    html = page.read_text()
+    dom, log = open_in_chromium(page, tmp_path, ROOT / "reports" / "report-pass.png")
+    check_page(html, dom, log)
+    assert 'class="verdict pass"' in html and 'id="first-divergence"' not in html
+    assert "<audio controls" in html  # the speaker recording, both sides
+
+
+def test_faulty_report_marks_the_first_divergence(tmp_path, tiny_short_fault_run):
+    page = make_report(tmp_path, tiny_short_fault_run, "fault")
+    html = page.read_text()
+    dom, log = open_in_chromium(page, tmp_path, ROOT / "reports" / "report-fault.png")
+    check_page(html, dom, log)
+    assert 'class="verdict fail"' in html
+    row = re.search(r'<tr class="fail" id="first-divergence"><td class="n">\d+</td><td>([^<]+)</td>', html)
+    assert row and row.group(1) == "cfm/step_00/dit/final_layer/shift (cond)"
+    assert "difference histogram: cfm/step_00/dit/final_layer/shift (cond)" in html
