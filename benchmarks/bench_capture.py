@@ -5,6 +5,7 @@ depend on how fast this machine is:
   - capture overhead: hooked upstream CFM (writing the whole trace) / plain upstream CFM (target <= 1.3)
   - reimpl speed: our free-running CFM with no trace / plain upstream CFM (target <= 1.0)
   - peak memory of a capture at 5 and at 25 ODE steps, each in a fresh process (must not grow with steps)
+  - time and peak memory of comparing a 25-step trace pair and writing the HTML report, in a fresh process
 Usage: python benchmarks/bench_capture.py [--config full] [--steps 25]
 """
 from __future__ import annotations
@@ -65,11 +66,39 @@ def timings(config: str, steps: int, repeats: int) -> dict:
                 t = time.perf_counter()
                 replay_untraced(ref, weights)
                 ours.append(time.perf_counter() - t)
-            for p in tmp.glob("*.h5"):
-                p.unlink()
+            if i < repeats - 1:
+                for p in tmp.glob("*.h5"):
+                    p.unlink()
+        # the last pair of traces: what a report of a real-size run reads
+        from reimpl.replay import replay
+
+        with Trace(ref_path) as ref:
+            replay(ref, weights, tmp / "cand.h5")
+        report = _child(["--child-report", str(ref_path), str(tmp / "cand.h5"), str(tmp / "report.html")])
     best = lambda xs: min(xs)  # noqa: E731  the least-disturbed run of each
     return {"plain_s": best(plain), "hooked_s": best(hooked), "reimpl_s": best(ours), "trace_mb": size / 1e6,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "report": report}
+
+
+def child_report(ref: str, cand: str, out: str) -> None:
+    """Run in a fresh process: compare two traces and write the HTML report; print time, memory, size."""
+    from harness import html_report
+    from harness.compare import compare_traces, open_traces
+
+    start = time.perf_counter()
+    with open_traces(ref, cand) as traces:
+        comparison = compare_traces(traces)
+        compared = time.perf_counter()
+        html_report.write(comparison, traces, Path(out), "harness report REF CAND")
+    done = time.perf_counter()
+    print(json.dumps({"compare_s": compared - start, "report_s": done - compared, "peak_mb": _hwm_mb(),
+                      "html_mb": Path(out).stat().st_size / 1e6, "stages": len(comparison.results)}))
+
+
+def _child(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, TQDM_DISABLE="1"))
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _hwm_mb() -> float:
@@ -93,9 +122,7 @@ def child_peak(config: str, steps: int) -> None:
 
 
 def peak(config: str, steps: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child-peak", "--config", config, "--steps", str(steps)],
-                         capture_output=True, text=True, check=True, env=dict(os.environ, TQDM_DISABLE="1"))
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _child(["--child-peak", "--config", config, "--steps", str(steps)])
 
 
 def main() -> None:
@@ -104,9 +131,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--child-peak", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--child-report", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_peak:
         child_peak(args.config, args.steps)
+        return
+    if args.child_report:
+        child_report(*args.child_report)
         return
     (ROOT / "reports").mkdir(exist_ok=True)
     t = timings(args.config, args.steps, args.repeats)
@@ -114,6 +145,9 @@ def main() -> None:
     print(f"plain upstream CFM       {t['plain_s']:7.2f} s")
     print(f"hooked capture           {t['hooked_s']:7.2f} s   overhead {t['hooked_s'] / t['plain_s']:.2f}x (target <= 1.3x)")
     print(f"reimpl, free-running     {t['reimpl_s']:7.2f} s   ratio    {t['reimpl_s'] / t['plain_s']:.2f}x (target <= 1.0x)")
+    r = t["report"]
+    print(f"compare {r['stages']} stages  {r['compare_s']:7.2f} s   HTML report {r['report_s']:.2f} s, "
+          f"{r['html_mb']:.2f} MB, peak RSS {r['peak_mb']:.0f} MB (one process: compare + report)")
     p5, p25 = peak(args.config, 5), peak(args.config, 25)
     print(f"capture peak RSS   5 steps {p5['peak_mb']:7.0f} MB (before capture {p5['before_capture_mb']:.0f} MB)")
     print(f"capture peak RSS  25 steps {p25['peak_mb']:7.0f} MB (before capture {p25['before_capture_mb']:.0f} MB)")
