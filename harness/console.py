@@ -64,13 +64,18 @@ def render(c: Comparison, console: Console | None = None, max_rows: int | None =
                       ("propagated", "right"), ("floor", "right"), ("max|err|", "right"),
                       ("cosine", "right"), ("", "left")):
         table.add_column(col, justify=just, no_wrap=True)
-    rows = c.results if max_rows is None else c.results[:max_rows]
+    # stages a (foreign) candidate does not provide are counted, not listed one by one
+    shown = [(i, r) for i, r in enumerate(c.results) if r.status != "missing"]
+    rows = shown if max_rows is None else shown[:max_rows]
     first = c.first_divergence
-    for i, r in enumerate(rows):
+    for i, r in rows:
         table.add_row(*_row(i, r, r is first))
     console.print(table)
-    if max_rows is not None and len(c.results) > max_rows:
-        console.print(f"... {len(c.results) - max_rows} more stages (see the JSON summary)")
+    if len(shown) < len(c.results):
+        console.print(f"{len(c.results) - len(shown)} reference stages the candidate does not provide are not listed "
+                      "(status 'missing' in the JSON summary)")
+    if max_rows is not None and len(shown) > max_rows:
+        console.print(f"... {len(shown) - max_rows} more stages (see the JSON summary)")
     console.print(f"{len(c.results)} stages: {sum(r.status == 'pass' for r in c.results)} pass, "
                   f"{sum(r.status == 'fail' for r in c.results)} fail, "
                   f"{sum(r.status == 'propagated' for r in c.results)} inherit error, "

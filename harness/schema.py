@@ -105,6 +105,7 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec(_STEP + "/v_cfg", "B C T", derived=True, doc="(1 + r) v_cond - r v_uncond"),
     StageSpec(_STEP + "/x_next", "B C T", derived=True, doc="x + dt v_cfg, prompt frames zeroed"),
     StageSpec("cfm/mel_out", "B C T", doc="CFM output, prompt frames included"),
+    StageSpec("vocoder/bigvgan_in", "B C T", doc="the generated mel handed to BigVGAN: mel_out minus the prompt frames"),
 )
 
 #: Named groups a user can select by one word; anything else is a path prefix.
@@ -113,7 +114,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "lr": ("s2mel/length_regulator/",),
     "length_regulator": ("s2mel/length_regulator/",),
     "cfm": ("cfm/",),
-    "dit": ("cfm/",),  # the DiT with what surrounds it: its inputs, CFG mix, Euler update, mel
+    "dit": ("cfm/", "vocoder/bigvgan_in"),  # the DiT with what surrounds it: inputs, CFG mix, Euler update, mel
+    "vocoder": ("vocoder/",),
 }
 
 

@@ -75,10 +75,13 @@ def capture(cfg: S2MelConfig, weights: dict[str, np.ndarray], inputs: S2MelInput
     def tensor(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(a)).to(dtype)
 
+    # BASECFM.inference: t_span = linspace(0, 1, n + 1), float32 whatever the model's dtype. The
+    # float64 run is the oracle for noise floors, so its schedule is float64 too: upstream's float32
+    # t, accumulated as t + dt, is itself a few 1e-8 off the exact schedule, and a floor must show that.
+    t_span = torch.linspace(0, 1, cfg.steps + 1, dtype=torch.float64 if dtype == torch.float64 else None)
     with TraceWriter(out, prov) as writer:
         write_inputs(writer, inputs)
-        pos = Position(n_steps=cfg.steps, cfg_rate=cfg.cfg_rate, prompt_len=tp,
-                       t_span=torch.linspace(0, 1, cfg.steps + 1))  # BASECFM.inference
+        pos = Position(n_steps=cfg.steps, cfg_rate=cfg.cfg_rate, prompt_len=tp, t_span=t_span)
         recorder = Recorder(writer, pos)
         context = hooked(model, recorder) if hooks else contextlib.nullcontext()
         with torch.inference_mode(), context:
@@ -90,14 +93,20 @@ def capture(cfg: S2MelConfig, weights: dict[str, np.ndarray], inputs: S2MelInput
             cond = lr(tensor(inputs.target_content), ylens=torch.LongTensor([tt]), n_quantizers=3, f0=None)[0]
             # infer: cat_condition = torch.cat([prompt_condition, cond], dim=1)
             cat_condition = torch.cat([prompt_cond, cond], dim=1)
-            # CFM.inference draws z = randn([B, 80, T]) * temperature; seeded as in make_inputs
-            torch.manual_seed(seed)
-            mel = cfm.inference(
-                cat_condition, torch.LongTensor([cat_condition.size(1)]), tensor(inputs.prompt_mel),
-                tensor(inputs.style), None, cfg.steps, temperature=cfg.temperature,
-                inference_cfg_rate=cfg.cfg_rate,
-            )
-        writer.write("cfm/mel_out", mel.detach().numpy(), dtype=str(mel.dtype).replace("torch.", ""))
+            x_lens = torch.LongTensor([cat_condition.size(1)])
+            if dtype == torch.float64:
+                # CFM.inference's two lines with a float64 schedule: z = recorded noise, t_span above
+                mel = cfm.solve_euler(tensor(inputs.noise), x_lens, tensor(inputs.prompt_mel), cat_condition,
+                                      tensor(inputs.style), None, t_span, cfg.cfg_rate)
+            else:
+                # CFM.inference draws z = randn([B, 80, T]) * temperature; seeded as in make_inputs
+                torch.manual_seed(seed)
+                mel = cfm.inference(cat_condition, x_lens, tensor(inputs.prompt_mel), tensor(inputs.style), None,
+                                    cfg.steps, temperature=cfg.temperature, inference_cfg_rate=cfg.cfg_rate)
+        computed = str(mel.dtype).replace("torch.", "")
+        writer.write("cfm/mel_out", mel.detach().numpy(), dtype=computed)
+        # infer_v2: vc_target = vc_target[:, :, ref_mel.size(-1):], then bigvgan(vc_target.float())
+        writer.write("vocoder/bigvgan_in", mel[:, :, tp:].detach().numpy(), dtype=computed)
         if hooks:
             writer.update_provenance(noise_check=_noise_check(pos.x_init, inputs))
     return out

@@ -56,9 +56,9 @@ CATALOGUE: tuple[Fault, ...] = (
     Fault("cfm.euler_backward",
           "the Euler step taken in the wrong direction: x - dt v",
           "cfm/step_00/x_next", "difference_is_stage"),
-    Fault("cfm.mel_btc",
-          "the final mel handed on as B T C instead of B C T (what goes into the vocoder)",
-          "cfm/mel_out", "transposed"),
+    Fault("vocoder.mel_btc",
+          "the generated mel handed to the vocoder as B T C instead of B C T",
+          "vocoder/bigvgan_in", "transposed"),
 )
 
 _BY_NAME = {f.name: f for f in CATALOGUE}

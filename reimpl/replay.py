@@ -12,6 +12,7 @@ from harness.configs import S2MelConfig
 from harness.errors import UserError
 from harness.trace import Trace, TraceWriter
 from reimpl.cfm import run_cfm
+from reimpl import faults
 from reimpl.faults import enabled
 from reimpl.length_regulator import run_length_regulator
 from reimpl.params import load_params
@@ -76,7 +77,12 @@ def run_s2mel(ref: Trace, params: dict, cfg: S2MelConfig, tap, dtype: torch.dtyp
         prompt_cond = run_length_regulator(params, cfg, given("inputs/prompt_content"), tp, "prompt", tap)
         cond = run_length_regulator(params, cfg, given("inputs/target_content"), tt, "target", tap)
         mu = torch.cat([prompt_cond, cond], dim=1)
-        return run_cfm(params, cfg, mu, prompt_mel, given("inputs/style"), given("inputs/noise"), tap)
+        mel = run_cfm(params, cfg, mu, prompt_mel, given("inputs/style"), given("inputs/noise"), tap)
+        # infer_v2 hands BigVGAN the generated frames only, as B C T
+        vocoder_in = mel[:, :, tp:]
+        if faults.active("vocoder.mel_btc"):
+            vocoder_in = vocoder_in.transpose(1, 2)  # the port's bug: time-major into the vocoder
+        return tap("vocoder/bigvgan_in", vocoder_in)
 
 
 def replay_untraced(ref: Trace, weights: dict[str, np.ndarray], dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -1,0 +1,154 @@
+"""The third-party `indextts-onnx` port (PyPI 0.3.0, MIT), run on a reference trace's inputs.
+
+Its DiT and length regulator run in ONNX Runtime, exported from the upstream model by the package's
+own export code; its CFM Euler loop with CFG is its own numpy code (`IndexTTSInfer._s2mel_inference`).
+This adapter:
+1. builds upstream's s2mel model with the reference's checkpoint and exports it with
+   `indextts_onnx.export.export_s2mel.export_s2mel` (a stand-in object carries `s2mel` and a
+   `semantic_codec` whose quantizer the export traces but our inputs never use);
+2. runs the exported length regulator on the recorded prompt and target content features;
+3. runs the package's numpy loop with our recorded noise injected (it draws `np.random.randn`), with
+   every ONNX DiT call's inputs and output recorded;
+4. writes what it saw as the port's own tensors (`indextts_onnx.npz`) for `harness compare --map`.
+
+The package patches `SConv1d.forward` globally during export, so the reference must be captured in
+another process or before this runs (`ports/run_indextts_onnx.py` does that). Its export traces the
+DiT with content width 512 and content features of width 1024, so the config keeps those widths.
+"""
+from __future__ import annotations
+
+import tempfile
+import types
+from pathlib import Path
+
+import numpy as np
+
+from harness.configs import TINY
+from harness.trace import Trace
+
+#: the smallest config the package's export accepts: tiny, with its fixed widths
+TINY_ONNX = TINY.with_(name="tiny-onnx", lr_channels=512, lr_in_channels=1024, content_dim=512)
+MAP = Path(__file__).with_name("indextts_onnx.map.toml")
+
+
+class _Recorder:
+    """Stands in for the ONNX DiT session: runs it, and keeps each call's inputs and output."""
+
+    def __init__(self, session, tensors: dict[str, np.ndarray]):
+        self.session, self.tensors, self.calls = session, tensors, 0
+
+    def run(self, names, feeds: dict[str, np.ndarray]):
+        out = self.session.run(names, feeds)
+        i = self.calls
+        for key in ("x", "prompt_x", "t", "style", "mu"):
+            self.tensors[f"dit.{i}.{key}"] = np.array(feeds[key], copy=True)
+        self.tensors[f"dit.{i}.velocity"] = np.array(out[0], copy=True)
+        self.calls += 1
+        return out
+
+
+class _Fixed:
+    """Stands in for the package's gen-path session (GPT latent + codes -> condition): our inputs are
+    content features, which the exported length regulator turned into this condition already."""
+
+    def __init__(self, value: np.ndarray):
+        self.value = value
+
+    def run(self, names, feeds):
+        return [self.value]
+
+
+def _stand_in(model, cfg):
+    """What export_s2mel reads: `.s2mel`, and `.semantic_codec.quantizer.vq2emb` for its gen wrapper."""
+    import torch
+
+    class Quantizer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(8194, cfg.lr_in_channels)
+
+        def vq2emb(self, codes):
+            return self.embedding(codes[:, 0]).transpose(1, 2)
+
+    return types.SimpleNamespace(s2mel=model, semantic_codec=types.SimpleNamespace(quantizer=Quantizer()))
+
+
+def export(ref: Trace, weights: dict, folder: Path) -> Path:
+    """Export the reference's model with the package's own code; returns the folder of .onnx files."""
+    import torch
+    from indextts_onnx.export.export_s2mel import export_s2mel
+
+    from reference_hooks import driver
+    from reference_hooks.model import build_model
+    from reimpl.replay import config_of
+
+    cfg = config_of(ref)
+    model = build_model(cfg)
+    driver.load_weights(model, weights, torch.float32)
+    model.models["cfm"].estimator.setup_caches(max_batch_size=1, max_seq_length=8192)
+    export_s2mel(_stand_in(model, cfg), str(folder))
+    return folder
+
+
+def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
+    """Run the port's length regulator and CFM loop on the reference's recorded inputs."""
+    import onnxruntime as ort
+    from indextts_onnx.infer import IndexTTSInfer
+
+    from reimpl.replay import config_of
+
+    cfg = config_of(ref)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = lambda name: ort.InferenceSession(str(onnx_dir / f"{name}.onnx"), opts,  # noqa: E731
+                                                providers=["CPUExecutionProvider"])
+    lr = session("s2mel_ref")
+    prompt_mel = ref.read("inputs/prompt_mel").astype(np.float32)
+    tp = prompt_mel.shape[-1]
+    target_content = ref.read("inputs/target_content").astype(np.float32)
+    tt = cfg.target_frames(target_content.shape[1])
+    tensors: dict[str, np.ndarray] = {}
+    prompt_cond = lr.run(None, {"s_ref": ref.read("inputs/prompt_content").astype(np.float32),
+                                "ref_target_lengths": np.array([tp], dtype=np.int64)})[0]
+    cond = lr.run(None, {"s_ref": target_content, "ref_target_lengths": np.array([tt], dtype=np.int64)})[0]
+    tensors["lr.prompt.out"], tensors["lr.target.out"] = prompt_cond, cond
+
+    port = IndexTTSInfer.__new__(IndexTTSInfer)  # no model folder: only its CFM loop is used
+    port.s2mel_gen = _Fixed(cond)
+    port.dit_step = _Recorder(session("dit_step"), tensors)
+    noise = ref.read("inputs/noise").astype(np.float32)
+    drawn = []
+
+    def recorded_noise(*shape):
+        if tuple(shape) != noise.shape:
+            raise RuntimeError(f"the port drew noise of shape {shape}, the reference recorded {noise.shape}")
+        drawn.append(shape)
+        return noise.copy()
+
+    real_randn = np.random.randn
+    np.random.randn = recorded_noise
+    try:
+        mel = port._s2mel_inference(
+            mel_codes=np.zeros((1, target_content.shape[1]), dtype=np.int64),
+            latent=np.zeros((1, target_content.shape[1], 1280), dtype=np.float32),
+            prompt_condition=prompt_cond, ref_mel=prompt_mel, style=ref.read("inputs/style").astype(np.float32),
+            n_steps=cfg.steps, cfg_rate=cfg.cfg_rate,
+        )
+    finally:
+        np.random.randn = real_randn
+    if len(drawn) != 1:
+        raise RuntimeError("the port did not draw its noise exactly once; cannot inject the recorded noise")
+    tensors["mel"] = mel
+    return tensors
+
+
+def run_port(reference: Path, weights: dict, out: Path) -> Path:
+    """Export, run, and write the port's tensors as `out` (.npz) for `harness compare --map`."""
+    with Trace(reference) as ref, tempfile.TemporaryDirectory() as tmp:
+        tensors = run(ref, export(ref, weights, Path(tmp)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    with open(partial, "wb") as f:
+        np.savez(f, **tensors)
+    partial.replace(out)
+    return out
