@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -q -c constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: setup compare test bench clean
+.PHONY: setup compare test bench onnx clean
 
 setup: $(STAMP)
 
@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[model,test]'
+	$(PIP) -e '.[model,test,onnx]'
 	# the upstream reference: its declared dependencies (torchaudio, transformers, CUDA extras) are not
 	# what its s2mel modules need, so it is installed without them and its real needs come from [model]
 	$(PIP) --no-deps indextts2-inference==2.1.1
+	# the third-party port compared in ports/: likewise without its model-download dependencies
+	$(PIP) --no-deps indextts-onnx==0.3.0
 	touch $(STAMP)
 
 compare: $(STAMP)
@@ -29,6 +31,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_capture.py
+
+onnx: $(STAMP)
+	$(BIN)/python ports/run_indextts_onnx.py --config full
 
 clean:
 	rm -rf reports/cache reports/*.json reports/traces

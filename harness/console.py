@@ -29,7 +29,9 @@ def verdict_line(c: Comparison) -> str:
         return "no stages compared: the selection matched nothing in the reference trace"
     if c.passed:
         basis = "local and propagated" if c.has_local else "propagated"
-        return f"PASS: all {n} stages within tolerance ({basis} error vs the reference's own noise floor)"
+        missing = sum(r.status == "missing" for r in c.results)
+        scope = f"all {n} stages" if not missing else f"all {n - missing} compared stages ({missing} not provided)"
+        return f"PASS: {scope} within tolerance ({basis} error vs the reference's own noise floor)"
     r = c.first_divergence
     return f"first divergence: {r.label} - {failure_detail(r)}"
 

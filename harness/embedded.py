@@ -24,9 +24,9 @@ CACHE = ROOT / "reports" / "cache"
 class DefaultRun:
     reference: Path  # upstream, float32, hooked
     reference64: Path  # upstream again in float64: the propagated noise floor
-    oracle64: Path  # reimpl in float64, teacher-forced from the float32 reference: the local floor
-    free: Path  # reimpl, float32, free-running (with the faults asked for)
-    forced: Path  # reimpl, float32, teacher-forced (with the faults asked for)
+    oracle64: Path | None  # reimpl in float64, teacher-forced from the float32 reference: the local floor
+    free: Path | None  # reimpl, float32, free-running (with the faults asked for)
+    forced: Path | None  # reimpl, float32, teacher-forced (with the faults asked for)
 
     def roles(self) -> dict[str, Path]:
         """The paths by their role in a comparison (see harness.compare.open_traces)."""
@@ -86,8 +86,10 @@ def _progress(message: str) -> None:
 
 
 def ensure(cfg: S2MelConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
-           faults: tuple[str, ...] = (), cache: Path = CACHE, log=_progress) -> DefaultRun:
-    """Capture the reference (float32 and float64) and replay it, reusing whatever is already cached."""
+           faults: tuple[str, ...] = (), cache: Path = CACHE, log=_progress, replays: bool = True) -> DefaultRun:
+    """Capture the reference (float32 and float64) and replay it, reusing whatever is already cached.
+
+    `replays=False` stops after the two captures (all another port's comparison needs)."""
     _quiet_upstream()
     import torch
 
@@ -109,6 +111,8 @@ def ensure(cfg: S2MelConfig, seed: int = 0, checkpoints: Path | None = None, ref
             inputs = inputs or make_inputs(cfg, seed)
             prov = driver.provenance(cfg, source, seed, dtype, ckpt["digest"]) | {"checkpoint": ckpt}
             driver.capture(cfg, weights, inputs, path, prov, seed, dtype=dtype)
+    if not replays:
+        return DefaultRun(folder / "reference.h5", folder / "reference64.h5", None, None, None)
     code = _source_digest("reimpl", *_TRACE_CODE)
     oracle = folder / f"oracle64-{code}.h5"
     tag = _key(code, sorted(faults))

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps:
         cfg = cfg.with_(steps=args.steps)
     start = time.perf_counter()
-    run = embedded.ensure(cfg, seed=args.seed)
+    run = embedded.ensure(cfg, seed=args.seed, replays=False)
     weights, _ = embedded.default_weights(cfg, args.seed)
     out = ROOT / "reports" / "ports" / f"indextts_onnx-{cfg.name}-{cfg.steps}steps-seed{args.seed}.npz"
     run_port(run.reference, weights, out)

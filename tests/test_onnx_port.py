@@ -1,0 +1,42 @@
+"""The third-party indextts-onnx port (PyPI 0.3.0), compared end to end on the `tiny-onnx` config.
+
+It runs in a subprocess: the port's export patches upstream's SConv1d globally, which must not leak
+into the captures of other tests. About 40 s with 25 ODE steps.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("indextts_onnx") is None or importlib.util.find_spec("onnxruntime") is None,
+    reason="the [onnx] extra and indextts-onnx are not installed (make setup installs them)")
+
+
+def test_indextts_onnx_against_upstream_step_by_step():
+    proc = subprocess.run([sys.executable, "ports/run_indextts_onnx.py", "--config", "tiny-onnx"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stdout.startswith("PASS: all ") and "compared stages" in proc.stdout.splitlines()[0]
+    data = json.loads((ROOT / "reports" / "compare-indextts_onnx-tiny-onnx.json").read_text())
+    by = {s["label"]: s for s in data["stages"]}
+    f = float
+    # the final mel, with the same injected noise, on upstream's float32 noise level
+    mel = by["vocoder/bigvgan_in"]
+    assert f(mel["propagated"]["rel_l2"]) < 1e-5 and f(mel["propagated"]["rmse"]) <= f(mel["propagated_allowed"])
+    # the port feeds the DiT the scheduled t where upstream accumulates t + dt: visible per step...
+    t_diff = {k: f(by[f"cfm/step_{k:02d}/dit/in/t (cond)"]["propagated"]["max_abs"]) for k in range(25)}
+    assert any(d > 0 for d in t_diff.values())
+    # ...and weighed against upstream's own float32 schedule error, which the float64 floor shows
+    for k in range(25):
+        v = by[f"cfm/step_{k:02d}/dit/velocity (cond)"]
+        assert v["status"] == "pass", (k, v["propagated"]["rel_l2"], v["propagated_floor"]["rel_l2"])
+    # the port provides the DiT's inputs and output, not its internals: those are listed, not errors
+    assert any(s["status"] == "missing" for s in data["stages"])
