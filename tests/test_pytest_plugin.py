@@ -24,7 +24,7 @@ def test_example_parity_test_passes_then_fails(pytester, tiny_short_run, tiny_sh
     ok = tiny_short_run
     pytester.makepyfile(test_port=EXAMPLE.format(ref=str(ok.reference), cand=str(ok.free), forced=str(ok.forced)))
     result = pytester.runpytest_subprocess("-q")
-    result.assert_outcomes(passed=8)  # inputs, LR prompt, LR target, CFM set-up, 3 ODE steps, final mel
+    result.assert_outcomes(passed=9)  # inputs, LR prompt, LR target, CFM set-up, 3 ODE steps, final mel, vocoder in
     bad = tiny_short_fault_run
     pytester.makepyfile(test_port=EXAMPLE.format(ref=str(bad.reference), cand=str(bad.free), forced=str(bad.forced)))
     result = pytester.runpytest_subprocess("-q")
@@ -37,7 +37,7 @@ def test_command_line_items(pytester, tiny_short_run, tiny_short_fault_run):
     ok = tiny_short_run
     result = pytester.runpytest_subprocess("-q", "--parity-ref", str(ok.reference), "--parity-cand", str(ok.free),
                                            "--parity-forced", str(ok.forced), "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=9)
     bad = tiny_short_fault_run
     result = pytester.runpytest_subprocess("-q", "--parity-ref", str(bad.reference), "--parity-cand", str(bad.free),
                                            "--parity-forced", str(bad.forced), "--parity-stage", "dit")
@@ -57,5 +57,5 @@ def test_foreign_port_through_the_plugin(pytester, tmp_path, tiny_short_fault_ru
     result = pytester.runpytest_subprocess("-q", "--parity-ref", str(bad.reference), "--parity-cand", str(cand),
                                            "--parity-map", str(map_path), "--parity-stage", "dit")
     outcomes = result.parseoutcomes()
-    assert outcomes["failed"] == 4 and outcomes["passed"] == 1  # 3 steps and the mel inherit; the set-up passes
+    assert outcomes["failed"] == 5 and outcomes["passed"] == 1  # 3 steps, mel, vocoder input inherit; set-up passes
     result.stdout.fnmatch_lines(["*cfm/step_00/dit/final_layer/shift (cond) [[]first divergence of the run[]]*"])
