@@ -52,25 +52,24 @@ def test_local_error_is_float32_noise(comparison):
     assert worst.local.rel_l2 < 2e-5, worst.label
     # Measured: our local RMSE is at most 1.8x upstream's own float32 RMSE at any stage (a WaveNet
     # layer); where the floor is zero, ours is zero too. Bound: 2.5x.
-    for r in comparison.results:
-        if r.local_floor.rmse == 0:
-            assert r.local.rmse == 0, r.label
-        else:
-            assert r.local.rmse <= 2.5 * r.local_floor.rmse, r.label
+    _within(comparison, "local", 2.5)
 
 
 def test_propagated_error_tracks_upstreams_own(comparison):
     # Free-running over 25 steps: measured at most 1.15x upstream's float32 RMSE against float64.
+    _within(comparison, "propagated", 1.5)
+
+
+def _within(comparison, kind: str, factor: float) -> None:
+    """Every stage's error within `factor` x upstream's own float32 error (zero where that is zero)."""
     for r in comparison.results:
-        if r.propagated_floor.rmse == 0:
-            assert r.propagated.rmse == 0, r.label
-        else:
-            assert r.propagated.rmse <= 1.5 * r.propagated_floor.rmse, r.label
+        err, floor = getattr(r, kind).rmse, getattr(r, f"{kind}_floor").rmse
+        assert err <= factor * floor if floor else err == 0, (r.label, err, floor)
 
 
 def test_final_mel_matches_float64_reference(comparison):
     mel = next(r for r in comparison.results if r.path == "cfm/mel_out")
-    # measured: 2.0e-6 relative L2 against float64 (upstream's own float32 run: 1.9e-6)
+    # measured: 3.4e-6 relative L2 against float64 (upstream's own float32 run: 3.3e-6)
     assert mel.propagated.rel_l2 < 5e-6
     assert mel.propagated.rmse <= mel.propagated_allowed
     assert mel.propagated.cosine > 0.9999999
