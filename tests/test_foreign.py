@@ -120,3 +120,22 @@ def test_documented_example_map_loads():
     assert len(entries) == 11
     assert entries[4].pattern().match("step7.cond.velocity").group("step") == "7"
     assert entries[4].stage_for({"step": "7"}) == "cfm/step_07/dit/velocity"
+
+
+def test_export_inputs_for_a_port(tmp_path, tiny_short_run):
+    import json
+
+    from safetensors.numpy import load_file
+
+    proc = harness("export-inputs", str(tiny_short_run.reference), "-o", str(tmp_path / "in"))
+    assert proc.returncode == 0, proc.stderr
+    st = load_file(str(tmp_path / "in" / "inputs.safetensors"))
+    with np.load(tmp_path / "in" / "inputs.npz") as npz:
+        assert sorted(npz.files) == sorted(st)
+    meta = json.loads((tmp_path / "in" / "inputs.json").read_text())
+    with Trace(tiny_short_run.reference) as ref:
+        assert np.array_equal(st["noise"], ref.read("inputs/noise"))
+        assert np.array_equal(st["mu"], ref.read("cfm/mu"))
+        assert st["t_schedule"].tolist() == [float(ref.read(f"cfm/step_{k:02d}/dit/in/t")[0]) for k in range(3)]
+    assert meta["steps"] == 3 and meta["tensors"]["noise"]["layout"] == "B C T"
+    assert all(v.dtype == np.float32 for v in st.values())
