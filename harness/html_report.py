@@ -123,9 +123,13 @@ def _stage_table(c: Comparison) -> str:
     head = ("<tr><th data-num>#</th><th>stage</th><th>status</th><th data-num>local</th><th data-num>floor</th>"
             "<th data-num>propagated</th><th data-num>floor</th><th data-num>max|err|</th><th data-num>cosine</th>"
             "<th>hint / note</th></tr>")
-    body = "\n".join(_row(i, r, first) for i, r in enumerate(c.results))
+    # stages a (foreign) candidate does not provide are counted, not listed one by one
+    listed = [(i, r) for i, r in enumerate(c.results) if r.status != "missing"]
+    body = "\n".join(_row(i, r, first) for i, r in listed)
+    missing = len(c.results) - len(listed)
+    note = f"; {missing} stages the candidate does not provide are not listed" if missing else ""
     return (f'<input id="stage-filter" class="filter" placeholder="filter by stage, e.g. step_03/dit/block_02">'
-            f' <span class="small"><span id="shown">{len(c.results)}</span> of {len(c.results)} stages shown; '
+            f' <span class="small"><span id="shown">{len(listed)}</span> of {len(listed)} stages shown{note}; '
             f"click a column to sort</span>"
             f'<table class="stages" id="stages"><thead>{head}</thead><tbody>\n{body}\n</tbody></table>')
 
@@ -148,21 +152,23 @@ def _figures(c: Comparison, ts: TraceSet) -> list[str]:
                 "error of every stage against pipeline position (log scale): local, propagated, and the float32 floor")]
     steps = plots.ode_steps(results)
     if steps:
-        out.append(_img(steps, "velocity (v_cfg) and x (x_next) over the ODE steps: error, mean and std of both sides"))
-    if "cfm/mel_out" in ts.reference and "cfm/mel_out" in ts.candidate:
-        ref = ts.reference.read("cfm/mel_out")[0]
-        info = ts.reference.info("cfm/mel_out")
+        out.append(_img(steps, "over the ODE steps: error of the velocity, x and the t fed to the DiT, and the "
+                               "mean and std of both sides"))
+    mel_stage = next((p for p in ("cfm/mel_out", "vocoder/bigvgan_in") if p in ts.reference and p in ts.candidate), None)
+    if mel_stage:
+        ref = ts.reference.read(mel_stage)[0]
+        info = ts.reference.info(mel_stage)
         # the CFM zeroes the prompt frames; what a listener gets (and the vocoder) is what follows them
         start = int(np.argmax(np.any(ref != 0, axis=0))) if np.any(ref != 0) else 0
         cand, _, problem = aligned(ts.candidate, info, "", info.shape)
         if cand is None:
-            raw = ts.candidate.read("cfm/mel_out")[0]
+            raw = ts.candidate.read(mel_stage)[0]
             out.append(_img(plots.mels(ref[:, start:], raw if raw.ndim == 2 else None, note=f"({problem})"),
                             f"final mel: reference and candidate do not line up ({problem})"))
         else:
             out.append(_img(plots.mels(ref[:, start:], cand[0][:, start:]),
-                            f"final mel (cfm/mel_out), generated frames {start}.. (the prompt frames are zero): "
-                            "reference, candidate, difference"))
+                            f"final mel ({mel_stage}), generated frames from {start}: reference, candidate, "
+                            "difference"))
     failing = [r for r in results if r.is_root_candidate][:MAX_HISTOGRAMS]
     for r in failing:
         ref, cand = _diff_source(ts, r)

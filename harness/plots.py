@@ -58,29 +58,37 @@ def _step_rows(results: list[StageResult], name: str) -> list[tuple[int, StageRe
     rows = []
     for r in results:
         m = re.fullmatch(rf"cfm/step_(\d+)/{name}", r.path)
-        if m and r.propagated is not None:
+        if m and r.propagated is not None and r.half in ("", "cond"):
             rows.append((int(m.group(1)), r))
     return rows
 
 
+#: per-step series: (stage name under cfm/step_XX/, label); the first three also get mean and std
+STEP_SERIES = (("v_cfg", "v_cfg"), ("x_next", "x_next"), ("dit/velocity", "velocity (cond)"), ("dit/in/t", "t fed (cond)"))
+
+
 def ode_steps(results: list[StageResult]) -> bytes | None:
-    """Velocity and x over the ODE steps: error per step, and mean/std of both sides."""
-    series = {name: _step_rows(results, name) for name in ("v_cfg", "x_next")}
-    if not any(series.values()):
+    """Over the ODE steps: the error per step of the velocity, x and the t fed to the DiT (a schedule
+    difference shows here), and the mean/std of both sides."""
+    series = [(label, name, _step_rows(results, name)) for name, label in STEP_SERIES]
+    if not any(rows for _, _, rows in series):
         return None
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    for name, rows in series.items():
+    for label, name, rows in series:
         if not rows:
             continue
         steps = [s for s, _ in rows]
-        axes[0].semilogy(steps, _positive([r.propagated.rel_l2 for _, r in rows]), "o-", ms=3, label=f"{name} error")
+        line, = axes[0].semilogy(steps, _positive([r.propagated.rel_l2 for _, r in rows]), "o-", ms=3, label=label)
         axes[0].semilogy(steps, _positive([r.propagated_floor.rel_l2 if r.propagated_floor else None for _, r in rows]),
-                         "--", color="0.6", lw=1)
-        axes[1].plot(steps, [r.propagated.ref_mean for _, r in rows], "o-", ms=3, label=f"{name} ref")
-        axes[1].plot(steps, [r.propagated.cand_mean for _, r in rows], "x--", ms=4, label=f"{name} cand")
-        axes[2].plot(steps, [r.propagated.ref_std for _, r in rows], "o-", ms=3, label=f"{name} ref")
-        axes[2].plot(steps, [r.propagated.cand_std for _, r in rows], "x--", ms=4, label=f"{name} cand")
-    for ax, title in zip(axes, ("relative L2 per step (dashed: floor)", "mean per step", "std per step")):
+                         "--", color=line.get_color(), lw=1, alpha=0.6)
+        if name == "dit/in/t":
+            continue
+        axes[1].plot(steps, [r.propagated.ref_mean for _, r in rows], "o-", ms=3, label=f"{label} ref")
+        axes[1].plot(steps, [r.propagated.cand_mean for _, r in rows], "x--", ms=4, label=f"{label} cand")
+        axes[2].plot(steps, [r.propagated.ref_std for _, r in rows], "o-", ms=3, label=f"{label} ref")
+        axes[2].plot(steps, [r.propagated.cand_std for _, r in rows], "x--", ms=4, label=f"{label} cand")
+    for ax, title in zip(axes, ("relative L2 per step (dashed: floor; 1e-12 = exact)", "mean per step",
+                                "std per step")):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("ODE step")
         ax.grid(alpha=0.3)
