@@ -208,7 +208,7 @@ def aligned(trace: Trace, ref_info: StageInfo, half: str, want: tuple) -> tuple[
     """
     info = trace.info(ref_info.path)
     if info.cfg == ref_info.cfg:
-        index = _index_of(info, half)
+        index = half_index(info, half)
     elif ref_info.cfg == schema.CFG_BOTH and info.cfg in schema.HALVES:
         if info.cfg != half:
             return None, "", f"the candidate holds only the {info.cfg} half"
@@ -253,7 +253,7 @@ def _diagnose(ts: TraceSet, results: list[StageResult]) -> list[StageResult]:
 
 def _hints_for(ts: TraceSet, r: StageResult) -> list[diagnosis.Hint]:
     info = ts.reference.info(r.path)
-    index = _index_of(info, r.half)
+    index = half_index(info, r.half)
     ref = ts.reference.read(r.path, index)
     # the stage's own bug shows cleanest where it was fed the reference's inputs
     source = ts.forced if ts.forced is not None and r.path in ts.forced else ts.candidate
@@ -262,7 +262,7 @@ def _hints_for(ts: TraceSet, r: StageResult) -> list[diagnosis.Hint]:
     cand, _, problem = aligned(source, info, r.half, ref.shape)
     if problem:  # a shape or layout problem: the raw tensor is what the hints examine
         cand_info = source.info(r.path)
-        cand = source.read(r.path, _index_of(cand_info, r.half) if cand_info.cfg == info.cfg else ())
+        cand = source.read(r.path, half_index(cand_info, r.half) if cand_info.cfg == info.cfg else ())
     cfg_parts = None
     if r.path.endswith("/v_cfg"):
         step = r.path.rsplit("/", 1)[0]
@@ -273,7 +273,7 @@ def _hints_for(ts: TraceSet, r: StageResult) -> list[diagnosis.Hint]:
                               cfg_parts=cfg_parts)
 
 
-def _index_of(info: StageInfo, half: str) -> tuple:
+def half_index(info: StageInfo, half: str) -> tuple:
     for name, index in _halves(info):
         if name == half:
             return index
@@ -288,7 +288,7 @@ def _neighbours(ref: Trace, info: StageInfo, half: str, shape: tuple) -> dict[st
     out: dict[str, np.ndarray] = {}
     if info.cfg == schema.CFG_BOTH:  # the other CFG half of the stage itself comes first
         twin = schema.CFG_UNCOND if half == schema.CFG_COND else schema.CFG_COND
-        out[f"{info.path} ({twin})"] = ref.read(info.path, _index_of(info, twin))
+        out[f"{info.path} ({twin})"] = ref.read(info.path, half_index(info, twin))
     for other in ref.stages():
         if other.path == info.path:
             continue
@@ -296,7 +296,7 @@ def _neighbours(ref: Trace, info: StageInfo, half: str, shape: tuple) -> dict[st
             step is not None and schema.step_of(other.path) == step) or other.path.startswith(("inputs/", "cfm/"))
         if not near or schema.step_of(other.path) not in (None, step):
             continue
-        index = _index_of(other, half) if other.cfg == schema.CFG_BOTH else ()
+        index = half_index(other, half) if other.cfg == schema.CFG_BOTH else ()
         expect = tuple(other.shape)
         if index:
             expect = (other.shape[0] // 2, *other.shape[1:])

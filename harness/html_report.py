@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import plots
-from harness.compare import Comparison, StageResult, TraceSet, aligned
+from harness.compare import Comparison, StageResult, TraceSet, aligned, half_index
 from harness.console import verdict_line
 from harness.summary import write_text
 
@@ -138,9 +138,7 @@ def _diff_source(ts: TraceSet, r: StageResult):
     """The candidate values whose difference a histogram shows: teacher-forced where there is one."""
     source = ts.forced if ts.forced is not None and r.path in ts.forced else ts.candidate
     info = ts.reference.info(r.path)
-    from harness.compare import _index_of
-
-    ref = ts.reference.read(r.path, _index_of(info, r.half))
+    ref = ts.reference.read(r.path, half_index(info, r.half))
     cand, _, problem = aligned(source, info, r.half, ref.shape)
     return ref, (None if problem else cand)
 

@@ -75,9 +75,9 @@ def _as_trace(reference: str, candidate: str, map_path: str | None) -> str:
     """A foreign candidate (with its map) becomes a trace of our schema; a trace stays as it is."""
     if map_path is None and candidate.endswith(".h5"):
         return candidate
-    from harness.commands.compare import _foreign
+    from harness.commands.compare import foreign_candidate
 
-    return str(_foreign(Path(reference), Path(candidate), Path(map_path) if map_path else None))
+    return str(foreign_candidate(Path(reference), Path(candidate), Path(map_path) if map_path else None))
 
 
 @lru_cache(maxsize=8)

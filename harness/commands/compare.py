@@ -47,7 +47,7 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _foreign(reference: Path, candidate: Path, map_path: Path | None) -> Path:
+def foreign_candidate(reference: Path, candidate: Path, map_path: Path | None) -> Path:
     """Convert a port's tensors into a trace of our schema (cached by file identity) and say what is missing."""
     import sys
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--fault applies to the embedded default (no REF CAND given)")
         candidate = args.traces[1]
         if args.map is not None or candidate.suffix != ".h5":
-            candidate = _foreign(args.traces[0], candidate, args.map)
+            candidate = foreign_candidate(args.traces[0], candidate, args.map)
         paths = dict(reference=args.traces[0], candidate=candidate, forced=args.forced,
                      reference64=args.reference64, oracle64=args.oracle64)
         name = f"compare-{args.traces[1].stem}"

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from harness import tolerance
-from harness.commands.compare import REPORTS, _foreign
+from harness.commands.compare import REPORTS, foreign_candidate
 from harness.compare import compare_traces, open_traces
 from harness.errors import UserError
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     tols = tolerance.load(args.tolerances)
     candidate = args.candidate
     if args.map is not None or candidate.suffix != ".h5":
-        candidate = _foreign(args.reference, candidate, args.map)
+        candidate = foreign_candidate(args.reference, candidate, args.map)
     if not args.reference.exists():
         raise UserError(f"trace not found: {args.reference}")
     out = args.output or REPORTS / f"report-{args.candidate.stem}.html"
