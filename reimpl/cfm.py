@@ -28,6 +28,16 @@ def build_prompt_x(prompt_mel: torch.Tensor, like: torch.Tensor) -> torch.Tensor
     return prompt_x
 
 
+def time_schedule(steps: int, dtype: torch.dtype) -> torch.Tensor:
+    """linspace(0, 1, steps + 1): float32 as upstream's CFM.inference makes it, whatever the model dtype.
+
+    A float64 run gets a float64 schedule, as the float64 reference capture does
+    (reference_hooks/driver.py): that run is the noise-floor oracle, so it must not carry upstream's
+    float32 rounding of dt and t.
+    """
+    return torch.linspace(0, 1, steps + 1, dtype=torch.float64 if dtype == torch.float64 else torch.float32)
+
+
 def cfg_mix(v_cond: torch.Tensor, v_uncond: torch.Tensor, rate: float) -> torch.Tensor:
     if faults.active("cfm.cfg_formula"):
         return v_uncond + rate * (v_cond - v_uncond)  # the usual CFG convention, not IndexTTS2's
@@ -43,17 +53,18 @@ def run_cfm(p: Params, cfg: S2MelConfig, mu: torch.Tensor, prompt_mel: torch.Ten
     x = noise.clone()
     x[..., :n_prompt] = 0
     x = tap("cfm/x_init", x)
-    t_span = torch.linspace(0, 1, cfg.steps + 1)
+    t_span = time_schedule(cfg.steps, noise.dtype)
     t = t_span[0]
+    batch = x.shape[0]
     uncond_style = style if faults.active("cfm.uncond_keeps_style") else torch.zeros_like(style)
     for step in range(cfg.steps):
         dt = t_span[step + 1] - t_span[step]
         v = estimator(
             p, cfg, torch.cat([x, x]), torch.cat([prompt_x, torch.zeros_like(prompt_x)]),
-            torch.stack([t, t]), torch.cat([style, uncond_style]), torch.cat([mu, torch.zeros_like(mu)]), step, tap,
+            t.repeat(2 * batch), torch.cat([style, uncond_style]), torch.cat([mu, torch.zeros_like(mu)]), step, tap,
         )
-        v_cond = tap(step_path(step, "v_cond"), v[: x.shape[0]])
-        v_uncond = tap(step_path(step, "v_uncond"), v[x.shape[0] :])
+        v_cond = tap(step_path(step, "v_cond"), v[:batch])
+        v_uncond = tap(step_path(step, "v_uncond"), v[batch:])
         v_cfg = tap(step_path(step, "v_cfg"), cfg_mix(v_cond, v_uncond, cfg.cfg_rate))
         x = x - dt * v_cfg if faults.active("cfm.euler_backward") else x + dt * v_cfg
         x[..., :n_prompt] = 0

@@ -13,23 +13,36 @@ Params = dict[str, torch.Tensor]
 
 
 def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    norm = v.flatten(1).norm(dim=1).reshape(-1, *([1] * (v.dim() - 1)))
-    return g * v / norm
+    """g * v / |v|, the norm over every axis but the first.
+
+    Computed by `torch._weight_norm`, the op upstream's weight_norm hook runs before every forward,
+    in the dtype the model runs in: the folded weight is then bit-identical to upstream's (a plain
+    `g * v / v.norm(...)` reduces in another order and differs in the last bit).
+    """
+    return torch._weight_norm(v, g, 0)
 
 
 def load_params(weights: dict[str, np.ndarray | torch.Tensor], dtype: torch.dtype = torch.float32) -> Params:
-    """Upstream names in, upstream names out (`x.weight_g` + `x.weight_v` become `x.weight`)."""
-    raw = {k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()}
+    """Upstream names in, upstream names out (`x.weight_g` + `x.weight_v` become `x.weight`).
+
+    Floating tensors are cast to `dtype` before folding, as upstream casts the model before it runs.
+    """
+    raw = {k: _as_tensor(v, dtype) for k, v in weights.items()}
     out: Params = {}
     for name, value in raw.items():
         if name.endswith(".weight_v"):
             continue
         if name.endswith(".weight_g"):
             base = name[: -len("_g")]
-            out[base] = fold_weight_norm(value.double(), raw[base + "_v"].double())
+            out[base] = fold_weight_norm(value, raw[base + "_v"])
         else:
             out[name] = value
-    return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in out.items()}
+    return out
+
+
+def _as_tensor(value: np.ndarray | torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(value))
+    return t.to(dtype) if t.is_floating_point() else t
 
 
 def linear(p: Params, prefix: str, x: torch.Tensor) -> torch.Tensor:

@@ -32,10 +32,15 @@ def adaptive_norm(p: Params, prefix: str, x: torch.Tensor, t1: torch.Tensor) -> 
 
 
 def rope_table(positions: int, head_dim: int, dtype: torch.dtype, base: float = 10000.0) -> torch.Tensor:
-    """cos/sin of every position and frequency: [T, head_dim/2, 2], cast to the model dtype as upstream does."""
+    """cos/sin of every position and frequency: [T, head_dim/2, 2].
+
+    Built in float32 and only then cast to the model dtype, as upstream does; the unit complex
+    numbers come from `torch.polar`, which rounds differently from torch.cos/torch.sin in float32.
+    """
     freqs = 1.0 / (base ** (torch.arange(0, head_dim, 2)[: head_dim // 2].float() / head_dim))
-    angles = torch.outer(torch.arange(positions).float(), freqs)
-    return torch.stack([torch.cos(angles), torch.sin(angles)], dim=-1).to(dtype)
+    angles = torch.outer(torch.arange(positions), freqs)
+    rotation = torch.polar(torch.ones_like(angles), angles)
+    return torch.stack([rotation.real, rotation.imag], dim=-1).to(dtype)
 
 
 def apply_rope(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
