@@ -2,8 +2,9 @@
 
 Prints ratios against the plain upstream run measured in the same process, so the figures do not
 depend on how fast this machine is:
-  - capture overhead: hooked upstream CFM (writing the whole trace) / plain upstream CFM (target <= 1.3)
-  - reimpl speed: our free-running CFM with no trace / plain upstream CFM (target <= 1.0)
+  - capture overhead: hooked upstream (writing the trace, at the default and at full detail) / plain upstream
+    (target <= 1.3 at full detail)
+  - reimpl speed: our free-running pipeline with no trace / plain upstream (target <= 1.0)
   - peak memory of a capture at 5 and at 25 ODE steps, each in a fresh process (must not grow with steps)
   - time and peak memory of comparing a 25-step trace pair and writing the HTML report, in a fresh process
 Usage: python benchmarks/bench_capture.py [--config full] [--steps 25]
@@ -26,41 +27,48 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # upstream's progress bar is not par
 
 
 def _setup(config: str, steps: int):
-    from harness import embedded
+    from harness.commands import models
     from harness.configs import get_config
-
-    embedded._quiet_upstream()
-    from reference_hooks.inputs import make_inputs
-    from reference_hooks.upstream import load_upstream
+    from reference_hooks.inputs import Source
 
     cfg = get_config(config).with_(steps=steps)
-    load_upstream()
-    weights, ckpt = embedded.default_weights(cfg, 0)
-    return cfg, weights, ckpt, make_inputs(cfg, 0)
+    upstream = models.load_upstream()
+    weights, ckpt = models.seeded_weights(cfg, 0)
+    return cfg, weights, ckpt, upstream, Source(seed=0)
 
 
 def timings(config: str, steps: int, repeats: int) -> dict:
     import torch
 
+    from harness.detail import for_config
     from harness.trace import Trace
     from reference_hooks import driver
-    from reference_hooks.upstream import load_upstream
-    from reimpl.replay import replay_untraced
+    from reimpl.driver import replay, replay_untraced
 
-    cfg, weights, ckpt, inputs = _setup(config, steps)
+    cfg, weights, ckpt, upstream, source = _setup(config, steps)
+    built = driver.build_parts(cfg, weights, torch.float32)
     with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
         tmp = Path(tmp)
-        prov = driver.provenance(cfg, load_upstream(), 0, torch.float32, ckpt["digest"]) | {"checkpoint": ckpt}
+
+        def capture(name: str, level: str) -> Path:
+            detail = for_config(level, cfg)
+            prov = driver.provenance(cfg, upstream, source, torch.float32, ckpt, detail)
+            return driver.capture(cfg, weights, source, tmp / name, prov, detail=detail, models=built)
+
         # warm-up: first calls pay for allocator growth and lazy initialisation
-        driver.capture(cfg, weights, inputs, tmp / "warm.h5", prov, 0, hooks=False)
-        plain, hooked, ours = [], [], []
+        driver.run_plain(built, cfg, source)
+        plain, hooked, full, ours = [], [], [], []
         for i in range(repeats):
             t = time.perf_counter()
-            driver.capture(cfg, weights, inputs, tmp / f"plain{i}.h5", prov, 0, hooks=False)
+            driver.run_plain(built, cfg, source)
             plain.append(time.perf_counter() - t)
             t = time.perf_counter()
-            ref_path = driver.capture(cfg, weights, inputs, tmp / f"hooked{i}.h5", prov, 0)
+            ref_path = capture(f"default{i}.h5", "default")
             hooked.append(time.perf_counter() - t)
+            size_default = ref_path.stat().st_size
+            t = time.perf_counter()
+            ref_path = capture(f"full{i}.h5", "full")
+            full.append(time.perf_counter() - t)
             size = ref_path.stat().st_size
             with Trace(ref_path) as ref:
                 t = time.perf_counter()
@@ -70,14 +78,13 @@ def timings(config: str, steps: int, repeats: int) -> dict:
                 for p in tmp.glob("*.h5"):
                     p.unlink()
         # the last pair of traces: what a report of a real-size run reads
-        from reimpl.replay import replay
-
         with Trace(ref_path) as ref:
             replay(ref, weights, tmp / "cand.h5")
         report = _child(["--child-report", str(ref_path), str(tmp / "cand.h5"), str(tmp / "report.html")])
     best = lambda xs: min(xs)  # noqa: E731  the least-disturbed run of each
-    return {"plain_s": best(plain), "hooked_s": best(hooked), "reimpl_s": best(ours), "trace_mb": size / 1e6,
-            "threads": torch.get_num_threads(), "report": report}
+    return {"plain_s": best(plain), "hooked_s": best(hooked), "full_s": best(full), "reimpl_s": best(ours),
+            "trace_mb": size / 1e6, "trace_default_mb": size_default / 1e6, "threads": torch.get_num_threads(),
+            "report": report}
 
 
 def child_report(ref: str, cand: str, out: str) -> None:
@@ -110,13 +117,13 @@ def _hwm_mb() -> float:
 
 
 def child_peak(config: str, steps: int) -> None:
-    """Run in a fresh process: one hooked capture, then print the process's peak RSS in MB."""
+    """Run in a fresh process: one hooked capture at full detail, then print the process's peak RSS in MB."""
     from reference_hooks import driver
 
-    cfg, weights, ckpt, inputs = _setup(config, steps)
+    cfg, weights, ckpt, upstream, source = _setup(config, steps)
     with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
         base = _hwm_mb()
-        driver.capture(cfg, weights, inputs, Path(tmp) / "t.h5", {"checkpoint": ckpt}, 0)
+        driver.capture(cfg, weights, source, Path(tmp) / "t.h5", {"checkpoint": ckpt})
         peak = _hwm_mb()
     print(json.dumps({"peak_mb": peak, "before_capture_mb": base}))
 
@@ -141,9 +148,11 @@ def main() -> None:
         return
     (ROOT / "reports").mkdir(exist_ok=True)
     t = timings(args.config, args.steps, args.repeats)
-    print(f"config {args.config}, {args.steps} steps, {t['threads']} threads, trace {t['trace_mb']:.0f} MB")
-    print(f"plain upstream CFM       {t['plain_s']:7.2f} s")
-    print(f"hooked capture           {t['hooked_s']:7.2f} s   overhead {t['hooked_s'] / t['plain_s']:.2f}x (target <= 1.3x)")
+    print(f"config {args.config}, {args.steps} steps, {t['threads']} threads, trace {t['trace_mb']:.0f} MB at full detail, "
+          f"{t['trace_default_mb']:.0f} MB at the default detail")
+    print(f"plain upstream           {t['plain_s']:7.2f} s")
+    print(f"hooked capture, default  {t['hooked_s']:7.2f} s   overhead {t['hooked_s'] / t['plain_s']:.2f}x")
+    print(f"hooked capture, full     {t['full_s']:7.2f} s   overhead {t['full_s'] / t['plain_s']:.2f}x (target <= 1.3x)")
     print(f"reimpl, free-running     {t['reimpl_s']:7.2f} s   ratio    {t['reimpl_s'] / t['plain_s']:.2f}x (target <= 1.0x)")
     r = t["report"]
     print(f"compare {r['stages']} stages  {r['compare_s']:7.2f} s   HTML report {r['report_s']:.2f} s, "

@@ -1,8 +1,9 @@
-"""Model configurations of the s2mel part (length regulator + CFM/DiT), as plain data.
+"""The pipeline configuration: one config per part (declared in `harness/stages/<part>.py`), held together.
 
-Both sides build their model from one of these: `reference_hooks` turns it into the Munch tree
-upstream's constructors read, `reimpl` reads the fields directly. Keeping it torch-free lets the
-harness record and compare a configuration without importing a model.
+Both sides build their models from one of these: `reference_hooks` turns a part's config into the
+arguments upstream's constructors read, `reimpl` reads the fields directly. It is plain data, so the
+harness records it in every trace, rebuilds it from a trace's provenance, and compares runs by it
+without importing a model.
 """
 from __future__ import annotations
 
@@ -11,121 +12,96 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from harness.errors import UserError
+from harness.stages import PARTS
+from harness.stages.cfm import CfmConfig
+from harness.stages.inputs import InputsConfig
+from harness.stages.s2mel import S2MelConfig
+from harness.stages.vocoder import VocoderConfig
 
 
 @dataclass(frozen=True)
-class MelConfig:
-    sr: int = 22050
-    n_fft: int = 1024
-    win_length: int = 1024
-    hop_length: int = 256
-    n_mels: int = 80
-    fmin: int = 0
-    fmax: int | None = None
-
-
-@dataclass(frozen=True)
-class S2MelConfig:
-    """One s2mel architecture plus the run settings of the embedded default."""
+class PipelineConfig:
+    """A named pipeline: the config of every part. `steps` etc. are reached through the part (`cfg.cfm.steps`)."""
 
     name: str
-    # length regulator
-    lr_channels: int = 512
-    lr_in_channels: int = 1024
-    lr_sampling_ratios: tuple[int, ...] = (1, 1, 1, 1)
-    lr_codebook_size: int = 2048
-    # DiT
-    hidden_dim: int = 512
-    num_heads: int = 8
-    depth: int = 13
-    in_channels: int = 80
-    content_dim: int = 512
-    content_codebook_size: int = 1024
-    style_dim: int = 192
-    block_size: int = 8192
-    class_dropout_prob: float = 0.1
-    # WaveNet final layer
-    wavenet_hidden: int = 512
-    wavenet_layers: int = 8
-    wavenet_kernel: int = 5
-    wavenet_dilation: int = 1
-    wavenet_p_dropout: float = 0.2
-    mel: MelConfig = field(default_factory=MelConfig)
-    # run settings (upstream infer_v2 uses 25 steps and CFG rate 0.7)
-    steps: int = 25
-    cfg_rate: float = 0.7
-    temperature: float = 1.0
-    target_codes: int = 40
-    code_to_frame: float = 1.72
+    inputs: InputsConfig = field(default_factory=InputsConfig)
+    s2mel: S2MelConfig = field(default_factory=S2MelConfig)
+    cfm: CfmConfig = field(default_factory=CfmConfig)
+    vocoder: VocoderConfig = field(default_factory=VocoderConfig)
 
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_dim // self.num_heads
+    def __post_init__(self):
+        # widths that one part hands to the next must agree
+        checks = [
+            (self.inputs.content_channels, self.s2mel.lr_in_channels, "inputs.content_channels", "s2mel.lr_in_channels"),
+            (self.s2mel.lr_channels, self.cfm.content_dim, "s2mel.lr_channels", "cfm.content_dim"),
+            (self.inputs.n_mels, self.cfm.in_channels, "inputs.n_mels", "cfm.in_channels"),
+            (self.inputs.style_dim, self.cfm.style_dim, "inputs.style_dim", "cfm.style_dim"),
+            (self.cfm.wavenet_hidden, self.cfm.hidden_dim, "cfm.wavenet_hidden", "cfm.hidden_dim"),
+        ]
+        for a, b, name_a, name_b in checks:
+            if a != b:
+                raise UserError(f"config {self.name}: {name_a} = {a} but {name_b} = {b}; they must agree")
 
-    @property
-    def ffn_dim(self) -> int:
-        """The feed-forward width the upstream gpt-fast ModelArgs derives from `dim`."""
-        n_hidden = int(2 * (4 * self.hidden_dim) / 3)
-        return n_hidden if n_hidden % 256 == 0 else n_hidden + 256 - n_hidden % 256
-
-    def target_frames(self, n_codes: int) -> int:
-        """infer_v2's `(code_lens * 1.72).long()`: a float32 product, truncated.
-
-        Done in float32 as torch does it, since float64 would differ for some lengths.
-        """
-        return int(np.float32(n_codes) * np.float32(self.code_to_frame))
+    def part(self, name: str):
+        return getattr(self, name)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def digest(self) -> str:
-        """A short hash of every architectural and run field, stored in traces to match runs."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-    def arch_digest(self) -> str:
-        """A hash of the architecture alone: what a checkpoint must fit (run settings left out)."""
-        run = {"steps", "cfg_rate", "temperature", "target_codes", "code_to_frame"}
-        blob = json.dumps({k: v for k, v in self.to_dict().items() if k not in run}, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-    def with_(self, **changes) -> "S2MelConfig":
-        return dataclasses.replace(self, **changes)
+        return {"name": self.name, **{p.name: self.part(p.name).to_dict() for p in PARTS}}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "S2MelConfig":
-        data = dict(data)
-        data["mel"] = MelConfig(**data.get("mel", {}))
-        if "lr_sampling_ratios" in data:
-            data["lr_sampling_ratios"] = tuple(data["lr_sampling_ratios"])
-        return cls(**data)
+    def from_dict(cls, data: dict) -> PipelineConfig:
+        try:
+            parts = {p.name: p.config.from_dict(data.get(p.name, {})) for p in PARTS}
+            return cls(name=str(data["name"]), **parts)
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"not a pipeline configuration ({exc}); capture the trace again") from None
+
+    def digest(self) -> str:
+        """A short hash of every field: stored in traces to match runs."""
+        return _hash(self.to_dict())
+
+    def arch_digest(self, part: str) -> str:
+        """A hash of one part's architecture alone: what that part's checkpoint must fit."""
+        return _hash(self.part(part).arch_dict())
+
+    def with_(self, **changes) -> PipelineConfig:
+        """A copy with fields changed, each given as `part__field=value`, or `steps=N` for the CFM's steps."""
+        if "steps" in changes:
+            changes["cfm__steps"] = changes.pop("steps")
+        by_part: dict[str, dict] = {}
+        top = {}
+        for key, value in changes.items():
+            if "__" in key:
+                p, f = key.split("__", 1)
+                by_part.setdefault(p, {})[f] = value
+            else:
+                top[key] = value
+        for p, values in by_part.items():
+            top[p] = dataclasses.replace(self.part(p), **values)
+        return dataclasses.replace(self, **top)
 
 
-#: The real IndexTTS2 s2mel architecture (checkpoints/config.yaml).
-FULL = S2MelConfig(name="full")
+def _hash(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: The real IndexTTS2 architecture (checkpoints/config.yaml).
+FULL = PipelineConfig(name="full")
 
 #: The same architecture, every feature on, at a width and depth that runs in seconds on a CPU.
 #: Depth 5 keeps a middle block with no UViT skip (blocks 0-1 push, 3-4 pop), as depth 13 does.
-TINY = S2MelConfig(
+TINY = PipelineConfig(
     name="tiny",
-    lr_channels=64,
-    lr_in_channels=96,
-    hidden_dim=64,
-    num_heads=4,
-    depth=5,
-    content_dim=64,
-    wavenet_hidden=64,  # must equal hidden_dim: FinalLayer modulates with t1 of DiT width
-    wavenet_layers=3,
-    target_codes=24,
+    inputs=InputsConfig(content_channels=96, target_codes=24),
+    s2mel=S2MelConfig(lr_channels=64, lr_in_channels=96),
+    cfm=CfmConfig(hidden_dim=64, num_heads=4, depth=5, content_dim=64, wavenet_hidden=64, wavenet_layers=3),
 )
 
-CONFIGS: dict[str, S2MelConfig] = {c.name: c for c in (TINY, FULL)}
+CONFIGS: dict[str, PipelineConfig] = {c.name: c for c in (TINY, FULL)}
 
 
-def get_config(name: str) -> S2MelConfig:
+def get_config(name: str) -> PipelineConfig:
     try:
         return CONFIGS[name]
     except KeyError:

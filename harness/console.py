@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from harness.compare import Comparison, StageResult
 from harness.metrics import Metrics
+from harness.trace import Floor
 
 
 def _g(x: float | None) -> str:
@@ -15,7 +15,7 @@ def _g(x: float | None) -> str:
     return f"{x:.1e}" if x == x else "nan"
 
 
-def _pick(r: StageResult) -> tuple[str, Metrics | None, Metrics | None, float | None]:
+def _pick(r: StageResult) -> tuple[str, Metrics | None, Floor | None, float | None]:
     """The error that decided the stage: local where there is one, else propagated."""
     if r.local is not None and r.status != "propagated":
         return "local", r.local, r.local_floor, r.local_allowed
@@ -27,10 +27,15 @@ def verdict_line(c: Comparison) -> str:
     n = len(c.results)
     if not n:
         return "no stages compared: the selection matched nothing in the reference trace"
+    if not c.compared:
+        return f"NOTHING COMPARED: the candidate provides none of the {n} selected reference stages"
     if c.passed:
         basis = "local and propagated" if c.has_local else "propagated"
         missing = sum(r.status == "missing" for r in c.results)
         scope = f"all {n} stages" if not missing else f"all {n - missing} compared stages ({missing} not provided)"
+        if c.rule == "fallback":
+            return (f"PASS: {scope} within the fallback rule rel-L2 <= {c.tolerances.default.rel_l2:g} ({basis} "
+                    "error; the reference has no noise floors: capture it with `harness capture` to get them)")
         return f"PASS: {scope} within tolerance ({basis} error vs the reference's own noise floor)"
     r = c.first_divergence
     return f"first divergence: {r.label} - {failure_detail(r)}"
@@ -43,7 +48,7 @@ def failure_detail(r: StageResult) -> str:
     else:
         kind, err, floor, allowed = _pick(r)
         text = f"{kind} rel-L2 {_g(err.rel_l2)}"
-        text += f" vs floor {_g(floor.rel_l2)}" if floor is not None else " (no float64 floor)"
+        text += f" vs floor {_g(floor.rel_l2)}" if floor is not None else " (no noise floor: fallback rule)"
         text += f", max|err| {_g(err.max_abs)} at {list(err.max_abs_index)}"
         if allowed is not None:
             text += f", RMSE {_g(err.rmse)} > allowed {_g(allowed)}"
@@ -57,51 +62,89 @@ def failure_detail(r: StageResult) -> str:
 
 
 def render(c: Comparison, console: Console | None = None, max_rows: int | None = None) -> None:
-    console = console or Console(highlight=False, width=200)
-    console.print(escape(verdict_line(c)), soft_wrap=True)
+    """The verdict, the warnings, the stage table and the verdict again.
+
+    Plain text with columns sized to their contents, so no stage name or number is ever cut whatever the
+    terminal's width; a stage's note (problem, transform, hint) goes on its own line below its row.
+    """
+    console = console or Console(highlight=False, soft_wrap=True)
+    say = lambda text, style="": console.print(escape(text), style=style or None, soft_wrap=True)  # noqa: E731
+    say(verdict_line(c))
     for w in c.warnings:
-        console.print(f"warning: {escape(w)}", soft_wrap=True)
-    table = Table(header_style="bold", pad_edge=False, box=None)
-    for col, just in (("#", "right"), ("stage", "left"), ("local", "right"), ("floor", "right"),
-                      ("propagated", "right"), ("floor", "right"), ("max|err|", "right"),
-                      ("cosine", "right"), ("", "left")):
-        table.add_column(col, justify=just, no_wrap=True)
+        say(f"warning: {w}")
     # stages a (foreign) candidate does not provide are counted, not listed one by one
     shown = [(i, r) for i, r in enumerate(c.results) if r.status != "missing"]
-    rows = shown if max_rows is None else shown[:max_rows]
+    rows = shown if max_rows is None else _around_first(shown, c.first_divergence, max_rows)
     first = c.first_divergence
+    width = max([len(_label(r)) for _, r in rows] + [5])
+    digits = max(len(str(len(c.results))), 1)
+    say(f"{'#':>{digits}}  {'stage':<{width}}  {'local':>8}  {'floor':>8}  {'propagated':>10}  {'floor':>8}  "
+        f"{'max|err|':>8}  {'cosine':>9}", "bold")
+    previous = None
     for i, r in rows:
-        table.add_row(*_row(i, r, r is first))
-    console.print(table)
+        if previous is not None and i != previous + 1:
+            say(f"{'...':>{digits}}")
+        previous = i
+        line, note = _row(i, r, r is first, width, digits)
+        say(line, _STYLE.get(r.status, "bold red"))
+        if note:
+            say(f"{'':>{digits}}  {note}", "dim")
     if len(shown) < len(c.results):
-        console.print(f"{len(c.results) - len(shown)} reference stages the candidate does not provide are not listed "
-                      "(status 'missing' in the JSON summary)")
-    if max_rows is not None and len(shown) > max_rows:
-        console.print(f"... {len(shown) - max_rows} more stages (see the JSON summary)")
-    console.print(f"{len(c.results)} stages: {sum(r.status == 'pass' for r in c.results)} pass, "
-                  f"{sum(r.status == 'fail' for r in c.results)} fail, "
-                  f"{sum(r.status == 'propagated' for r in c.results)} inherit error, "
-                  f"{sum(r.status in ('error', 'missing') for r in c.results)} not comparable. "
-                  "Errors are relative L2 against the float64 run; floor = the float32 reference's own.")
-    console.print(escape(verdict_line(c)), soft_wrap=True)
+        say(f"{len(c.results) - len(shown)} reference stages the candidate does not provide are not listed "
+            "(status 'missing' in the JSON summary)")
+    if len(rows) < len(shown):
+        say(f"{len(shown) - len(rows)} more rows in the JSON summary (--rows N shows N rows around the first "
+            "divergence)")
+    say(f"{len(c.results)} stages: {sum(r.status == 'pass' for r in c.results)} pass, "
+        f"{sum(r.status == 'fail' for r in c.results)} fail, "
+        f"{sum(r.status == 'propagated' for r in c.results)} inherit error, "
+        f"{sum(r.status in ('error', 'missing') for r in c.results)} not comparable. " + _basis(c))
+    say(verdict_line(c))
     if first is not None:
         zoom = first.path.rsplit("/", 1)[0]
-        console.print(f"Note: zoom in with `harness compare ... --stage {zoom}`; the JSON summary has every metric.")
+        say(f"Note: zoom in with `harness compare ... --stage {zoom}`; the JSON summary has every metric.")
 
 
-def _row(i: int, r: StageResult, is_first: bool) -> list[str]:
-    status = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "propagated": "[yellow]inherits[/]"}.get(
-        r.status, f"[bold red]{r.status}[/]")
+_STYLE = {"pass": "", "fail": "bold red", "propagated": "yellow"}
+
+
+def _around_first(shown: list, first: StageResult | None, n: int) -> list:
+    """At most n rows: those around the first divergence (or the first n when there is none)."""
+    if n <= 0 or not shown:
+        return []
+    at = next((k for k, (_, r) in enumerate(shown) if r is first), 0)
+    start = max(0, min(at - n // 2, len(shown) - n))
+    return shown[start : start + n]
+
+
+def _basis(c: Comparison) -> str:
+    if c.rule == "fallback":
+        return (f"No noise floors in the reference: {c.tolerances.default.describe(with_floor=False)}; "
+                "`harness capture` stores floors.")
+    return "Errors are relative L2 against the float32 reference; floor = its own error against float64."
+
+
+def _label(r: StageResult) -> str:
+    return r.label + (" (derived)" if r.derived else "")
+
+
+def _row(i: int, r: StageResult, is_first: bool, width: int, digits: int) -> tuple[str, str]:
+    status = {"pass": "pass", "fail": "FAIL", "propagated": "inherits"}.get(r.status, r.status)
     if is_first:
-        status += " [bold red]<- first divergence[/]"
-    label = escape(r.label) + (" [dim](derived)[/]" if r.derived else "")
-    note = " ".join(escape(x) for x in (r.problem, r.transform, r.hints[0].message if r.hints else "") if x)
+        status += " <- first divergence"
     err = r.propagated or r.local
-    return [
-        str(i), label,
-        _g(r.local.rel_l2) if r.local else "-", _g(r.local_floor.rel_l2) if r.local_floor else "-",
-        _g(r.propagated.rel_l2) if r.propagated else "-",
-        _g(r.propagated_floor.rel_l2) if r.propagated_floor else "-",
-        _g(err.max_abs) if err else "-", f"{err.cosine:.6f}" if err else "-",
-        f"{status} {note}".rstrip(),
-    ]
+    cells = [_g(r.local.rel_l2) if r.local else "-", _g(r.local_floor.rel_l2) if r.local_floor else "-",
+             _g(r.propagated.rel_l2) if r.propagated else "-",
+             _g(r.propagated_floor.rel_l2) if r.propagated_floor else "-", _g(err.max_abs) if err else "-"]
+    cosine = f"{err.cosine:.6f}" if err and err.cosine == err.cosine else "-"
+    line = (f"{i:>{digits}}  {_label(r):<{width}}  {cells[0]:>8}  {cells[1]:>8}  {cells[2]:>10}  {cells[3]:>8}  "
+            f"{cells[4]:>8}  {cosine:>9}  {status}")
+    note = "; ".join(x for x in (r.problem, r.transform, f"hint: {r.hints[0].message}" if r.hints else "") if x)
+    return line, note
+
+
+def progress(message: str) -> None:
+    """Progress and notes go to stderr, so stdout starts with the verdict."""
+    import sys
+
+    print(message, file=sys.stderr, flush=True)

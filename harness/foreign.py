@@ -6,8 +6,9 @@ what each one is. Conversion writes a regular trace, so everything downstream (v
 the pytest plugin) is the same for a foreign port as for ours. Map format:
 
     [[tensor]]
-    name = "call_{step}.velocity"            # the port's name; {step} {block} {layer} capture integers, * any text
-    stage = "cfm/step_{step}/dit/velocity"   # our stage path (numbers are zero-padded as the schema wants)
+    name = "call_{step}.velocity"                   # the port's name; {seg} {step} {block} {layer} {token}
+                                                    # capture integers, * any text
+    stage = "cfm/seg_00/step_{step}/dit/velocity"   # our stage path (numbers are zero-padded as the schema wants)
     layout = "B C T"                          # the port tensor's axes, in our axis names
     half = "both"                             # both (CFG pair stacked on axis 0, cond first) | cond | uncond | none
     transforms = ["slice_time:384:"]          # optional: slice_time:START:END, squeeze:AXIS, unsqueeze:AXIS
@@ -27,11 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import schema
+from harness import stages
 from harness.errors import UserError
+from harness.paths import cache_dir
 from harness.trace import Trace, TraceWriter
 
-_FIELDS = {"step": r"(?P<step>\d+)", "block": r"(?P<block>\d+)", "layer": r"(?P<layer>\d+)"}
+_FIELDS = {name: rf"(?P<{name}>\d+)" for name in stages.FIELDS}
+_PLACEHOLDER = re.compile(r"(\{(?:" + "|".join(stages.FIELDS) + r")\}|\*)")
 _TRANSFORM = re.compile(r"(slice_time):(-?\d*):(-?\d*)\Z|(squeeze|unsqueeze):(-?\d+)\Z")
 
 
@@ -45,7 +48,7 @@ class MapEntry:
 
     def pattern(self) -> re.Pattern:
         out = ""
-        for piece in re.split(r"(\{step\}|\{block\}|\{layer\}|\*)", self.name):
+        for piece in _PLACEHOLDER.split(self.name):
             if piece == "*":
                 out += ".*?"
             elif piece.startswith("{") and piece[1:-1] in _FIELDS:
@@ -55,9 +58,10 @@ class MapEntry:
         return re.compile(out + r"\Z")
 
     def stage_for(self, fields: dict[str, str]) -> str:
-        values = {"step": "{step}", "block": "{block}", "layer": "{layer}"}
+        values = {name: "{" + name + "}" for name in stages.FIELDS}
         for key, value in fields.items():
-            values[key] = f"{int(value):02d}" if key in ("step", "block") else str(int(value))
+            width = stages.FIELDS[key][1]
+            values[key] = f"{int(value):0{width}d}" if width else str(int(value))
         return self.stage.format(**values)
 
 
@@ -80,8 +84,8 @@ def load_map(path: Path) -> list[MapEntry]:
         for t in e.transforms:
             if not _TRANSFORM.match(t):
                 raise UserError(f"{path}: [[tensor]] {e.name}: unknown transform {t!r}")
-        example = e.stage.format(step="00", block="00", layer="0")
-        if schema.find_spec(example) is None:
+        example = e.stage_for({name: "0" for name in stages.FIELDS})
+        if stages.find_spec(example) is None:
             raise UserError(f"{path}: [[tensor]] {e.name}: {e.stage!r} is not a stage of the schema")
         entries.append(e)
     if not entries:
@@ -139,7 +143,7 @@ def convert(ref: Trace, candidate: Path, map_path: Path, out: Path) -> tuple[Pat
             continue
         e, m = hit
         stage = e.stage_for({k: v for k, v in m.groupdict().items() if v is not None})
-        spec = schema.find_spec(stage)
+        spec = stages.find_spec(stage)
         if spec is None:
             raise UserError(f"{map_path}: {name} maps to {stage!r}, which is not a stage of the schema")
         if stage not in ref:
@@ -152,12 +156,12 @@ def convert(ref: Trace, candidate: Path, map_path: Path, out: Path) -> tuple[Pat
                             f"{stage}'s {spec.layout!r}")
         data = np.transpose(data, [axes.index(a) for a in axes_ref])
         want = ref.info(stage).shape
-        if e.half in ("cond", "uncond") and spec.cfg == schema.CFG_BOTH:
+        if e.half in ("cond", "uncond") and spec.cfg == stages.CFG_BOTH:
             want = (want[0] // 2, *want[1:])
         if tuple(data.shape) != tuple(want):
             raise UserError(f"{map_path}: {name} -> {stage} ({e.half}): shape {tuple(data.shape)} after the map, "
                             f"the reference has {tuple(want)} ({spec.layout})")
-        if e.half in ("cond", "uncond") and spec.cfg == schema.CFG_BOTH:
+        if e.half in ("cond", "uncond") and spec.cfg == stages.CFG_BOTH:
             halves.setdefault(stage, {})[e.half] = data
         else:
             placed[stage] = data
@@ -171,7 +175,7 @@ def convert(ref: Trace, candidate: Path, map_path: Path, out: Path) -> tuple[Pat
     if unmapped:
         notes.append(f"{len(unmapped)} tensor(s) of the candidate not covered by the map, e.g. {unmapped[0]}")
     provided = set(placed)
-    absent = [s.path for s in ref.stages() if s.path not in provided and not s.path.startswith("inputs/")]
+    absent = [s.path for s in ref.stages() if s.path not in provided and not stages.is_given(s.path)]
     if absent:
         notes.append(f"{len(absent)} reference stage(s) the port does not provide, e.g. {absent[0]}")
     prov = {"implementation": "foreign", "candidate": str(candidate), "map": str(map_path), "notes": notes,
@@ -194,3 +198,18 @@ def cache_name(candidate: Path, map_path: Path) -> str:
         st = p.stat()
         h.update(json.dumps([st.st_size, st.st_mtime_ns]).encode())
     return h.hexdigest()[:16]
+
+
+def foreign_candidate(reference: Path, candidate: Path, map_path: Path | None, log=None) -> Path:
+    """Convert a port's tensors into a trace of our schema (cached by file identity); notes go to `log`."""
+    if map_path is None:
+        raise UserError(f"{candidate} is not an HDF5 trace: give --map MAP to say what its tensors are")
+    if not Path(candidate).exists():
+        raise UserError(f"candidate not found: {candidate}")
+    load_map(map_path)  # a bad map is bad input before anything is read
+    out = cache_dir() / "foreign" / f"{Path(candidate).stem}-{cache_name(candidate, map_path)}.h5"
+    with Trace(reference) as ref:
+        _, notes = convert(ref, Path(candidate), Path(map_path), out)
+    for note in notes:
+        (log or (lambda _m: None))(f"map: {note}")
+    return out

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import plots
-from harness.compare import Comparison, StageResult, TraceSet, aligned, half_index
+from harness import plots, stages
+from harness.align import aligned
+from harness.compare import Comparison, StageResult, TraceSet, diff_source
 from harness.console import verdict_line
-from harness.summary import write_text
+from harness.files import write_text
 
 MAX_HISTOGRAMS = 12
 AUDIO_SECONDS = 6.0
@@ -52,7 +53,8 @@ SCRIPT = """
     rows.forEach(function(r){var hit=!q||r.cells[1].textContent.indexOf(q)!==-1;r.style.display=hit?'':'none';if(hit)n++;});
     count.textContent=n;});
   Array.prototype.forEach.call(table.tHead.rows[0].cells,function(th,col){
-    th.addEventListener('click',function(){var asc=th.getAttribute('data-dir')!=='asc';th.setAttribute('data-dir',asc?'asc':'desc');
+    th.addEventListener('click',function(){var asc=th.getAttribute('data-dir')!=='asc';
+      th.setAttribute('data-dir',asc?'asc':'desc');
       var num=th.hasAttribute('data-num');
       rows.sort(function(a,b){var x=a.cells[col].getAttribute('data-v')||a.cells[col].textContent;
         var y=b.cells[col].getAttribute('data-v')||b.cells[col].textContent;
@@ -134,15 +136,6 @@ def _stage_table(c: Comparison) -> str:
             f'<table class="stages" id="stages"><thead>{head}</thead><tbody>\n{body}\n</tbody></table>')
 
 
-def _diff_source(ts: TraceSet, r: StageResult):
-    """The candidate values whose difference a histogram shows: teacher-forced where there is one."""
-    source = ts.forced if ts.forced is not None and r.path in ts.forced else ts.candidate
-    info = ts.reference.info(r.path)
-    ref = ts.reference.read(r.path, half_index(info, r.half))
-    cand, _, problem = aligned(source, info, r.half, ref.shape)
-    return ref, (None if problem else cand)
-
-
 def _figures(c: Comparison, ts: TraceSet) -> list[str]:
     results = list(c.results)
     first = c.first_divergence
@@ -152,7 +145,8 @@ def _figures(c: Comparison, ts: TraceSet) -> list[str]:
     if steps:
         out.append(_img(steps, "over the ODE steps: error of the velocity, x and the t fed to the DiT, and the "
                                "mean and std of both sides"))
-    mel_stage = next((p for p in ("cfm/mel_out", "vocoder/bigvgan_in") if p in ts.reference and p in ts.candidate), None)
+    mel_stage = next((s.path for s in ts.reference.stages() if s.path in ts.candidate
+                      and "mel" in getattr(stages.find_spec(s.path), "plot", ())), None)
     if mel_stage:
         ref = ts.reference.read(mel_stage)[0]
         info = ts.reference.info(mel_stage)
@@ -169,7 +163,7 @@ def _figures(c: Comparison, ts: TraceSet) -> list[str]:
                             "difference"))
     failing = [r for r in results if r.is_root_candidate][:MAX_HISTOGRAMS]
     for r in failing:
-        ref, cand = _diff_source(ts, r)
+        ref, cand = diff_source(ts, r)
         if cand is not None:
             out.append(_img(plots.histogram(r.label, cand.astype(np.float64) - ref), f"difference histogram: {r.label}"))
         if any(h.kind in ("channel_offset", "offset") for h in r.hints) and cand is not None and "T" in r.layout:
@@ -181,8 +175,8 @@ def _figures(c: Comparison, ts: TraceSet) -> list[str]:
 
 def _audio(ts: TraceSet) -> str:
     players = []
-    for path in [s.path for s in ts.reference.stages() if s.layout == "B S"]:
-        rate = int(((ts.reference.provenance.get("config_json") or {}).get("mel") or {}).get("sr", 22050))
+    for info in [s for s in ts.reference.stages() if s.kind == stages.AUDIO and s.sample_rate]:
+        path, rate = info.path, info.sample_rate
         cells = []
         for role, trace in (("reference", ts.reference), ("candidate", ts.candidate)):
             if path in trace:
@@ -190,6 +184,14 @@ def _audio(ts: TraceSet) -> str:
                              "</audio></div>")
         players.append(f"<h3 class='small'>{_e(path)}</h3><div class='plots'>{''.join(cells)}</div>")
     return "".join(players)
+
+
+def _rule_text(c: Comparison) -> str:
+    if c.rule == "fallback":
+        return (f"The reference holds no noise floors, so the {c.tolerances.default.describe(with_floor=False)} "
+                "decided; `harness capture` stores floors.")
+    return ("Errors are relative L2 against the float32 reference; floor = its own error against a float64 run. "
+            f"Pass rule: {c.tolerances.default.describe()}.")
 
 
 def build(c: Comparison, ts: TraceSet, command: str) -> str:
@@ -212,8 +214,7 @@ def build(c: Comparison, ts: TraceSet, command: str) -> str:
 {detail}{warnings}
 <p class="small">{len(c.results)} stages: {counts['pass']} pass, {counts['fail']} fail (their own error),
 {counts['propagated']} inherit error, {counts['error'] + counts['missing']} not comparable.
-Errors are relative L2 against the float64 run; floor = the float32 reference's own error there.
-Pass rule: RMSE &le; {c.tolerances.default.multiple:g} &times; floor + {c.tolerances.default.ulps:g} float32 ulps of the stage's RMS.</p>
+{_e(_rule_text(c))}</p>
 <h2>Reproduce</h2><pre>{_e(command)}</pre>
 <h2>Provenance</h2>{_provenance(c)}
 <h2>Plots</h2><div class="plots">{''.join(_figures(c, ts))}</div>

@@ -37,7 +37,7 @@ class Metrics:
         return {k: json_number(v) if isinstance(v, float) else v for k, v in data.items()}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Metrics":
+    def from_json(cls, data: dict) -> Metrics:
         values = {k: (float(v) if isinstance(v, str) else v) for k, v in data.items()}
         values["max_abs_index"] = tuple(data["max_abs_index"])
         return cls(**values)

@@ -6,7 +6,6 @@ figure never needs the whole trace in memory.
 from __future__ import annotations
 
 import io
-import re
 
 import matplotlib
 
@@ -14,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from harness import stages  # noqa: E402
 from harness.compare import StageResult  # noqa: E402
 
 MAX_POINTS = 1000  # frames (or samples) drawn per axis at most
@@ -38,7 +38,7 @@ def error_by_position(results: list[StageResult], first_index: int | None) -> by
     prop = _positive([r.propagated.rel_l2 if r.propagated else None for r in results])
     floor = _positive([r.propagated_floor.rel_l2 if r.propagated_floor else None for r in results])
     local = _positive([r.local.rel_l2 if r.local else None for r in results])
-    ax.semilogy(x, floor, color="0.7", lw=1, label="float32 floor (propagated)")
+    ax.semilogy(x, floor, color="0.7", lw=1, label="noise floor (propagated)")
     ax.semilogy(x, prop, ".", ms=2, color="tab:blue", label="propagated error")
     if np.isfinite(local).any():
         ax.semilogy(x, local, ".", ms=2, color="tab:orange", label="local error")
@@ -48,40 +48,41 @@ def error_by_position(results: list[StageResult], first_index: int | None) -> by
     if first_index is not None:
         ax.axvline(first_index, color="tab:red", ls="--", lw=1, label="first divergence")
     ax.set_xlabel("stage, in pipeline order")
-    ax.set_ylabel("relative L2 vs float64 run")
+    ax.set_ylabel("relative L2 vs the reference")
     ax.legend(loc="lower right", fontsize=8, ncol=3)
     ax.grid(alpha=0.3)
     return _png(fig)
 
 
-def _step_rows(results: list[StageResult], name: str) -> list[tuple[int, StageResult]]:
-    rows = []
+def _series(results: list[StageResult], tag: str) -> dict[str, list[tuple[int, StageResult]]]:
+    """Per-step rows of every stage declared with this plot tag, by label (conditional half only)."""
+    out: dict[str, list[tuple[int, StageResult]]] = {}
     for r in results:
-        m = re.fullmatch(rf"cfm/step_(\d+)/{name}", r.path)
-        if m and r.propagated is not None and r.half in ("", "cond"):
-            rows.append((int(m.group(1)), r))
-    return rows
-
-
-#: per-step series: (stage name under cfm/step_XX/, label); the first three also get mean and std
-STEP_SERIES = (("v_cfg", "v_cfg"), ("x_next", "x_next"), ("dit/velocity", "velocity (cond)"), ("dit/in/t", "t fed (cond)"))
+        spec = stages.find_spec(r.path)
+        if spec is None or tag not in spec.plot or r.propagated is None or r.half not in ("", "cond"):
+            continue
+        numbers = spec.fields(r.path)
+        if "step" not in numbers or numbers.get("seg", 0) != 0:
+            continue
+        label = spec.template.split("step_{step}/", 1)[-1] + (" (cond)" if r.half else "")
+        out.setdefault(label, []).append((numbers["step"], r))
+    return out
 
 
 def ode_steps(results: list[StageResult]) -> bytes | None:
-    """Over the ODE steps: the error per step of the velocity, x and the t fed to the DiT (a schedule
-    difference shows here), and the mean/std of both sides."""
-    series = [(label, name, _step_rows(results, name)) for name, label in STEP_SERIES]
-    if not any(rows for _, _, rows in series):
+    """Over the ODE steps (first segment): the error per step of every stage declared as a step series
+    (a schedule difference shows in the t fed), and the mean/std of both sides of those with stats."""
+    series = _series(results, "step_series")
+    stats = set(_series(results, "step_stats"))
+    if not series:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    for label, name, rows in series:
-        if not rows:
-            continue
+    for label, rows in series.items():
         steps = [s for s, _ in rows]
         line, = axes[0].semilogy(steps, _positive([r.propagated.rel_l2 for _, r in rows]), "o-", ms=3, label=label)
         axes[0].semilogy(steps, _positive([r.propagated_floor.rel_l2 if r.propagated_floor else None for _, r in rows]),
                          "--", color=line.get_color(), lw=1, alpha=0.6)
-        if name == "dit/in/t":
+        if label not in stats:
             continue
         axes[1].plot(steps, [r.propagated.ref_mean for _, r in rows], "o-", ms=3, label=f"{label} ref")
         axes[1].plot(steps, [r.propagated.cand_mean for _, r in rows], "x--", ms=4, label=f"{label} cand")

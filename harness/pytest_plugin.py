@@ -5,8 +5,8 @@ Registered through the `pytest11` entry point, so installing indextts-parity is 
 1. Command line, no test code at all:
        pytest --parity-ref reference.h5 --parity-cand my_port.h5 [--parity-forced F] [--parity-stage dit]
    A port that dumps its own tensors (safetensors, npz, a folder of .npy) adds --parity-map MAP.toml.
-   adds one item per stage group (inputs, each length-regulator half, the CFM set-up, each ODE step,
-   the final mel).
+   This adds one item per stage group, as each stage declares it (the inputs, each length-regulator half,
+   the CFM set-up, each ODE step, the final mel, ...).
 2. A few lines of test code, with the `parity` fixture:
        import pytest
        from harness.pytest_plugin import stage_groups
@@ -14,7 +14,9 @@ Registered through the `pytest11` entry point, so installing indextts-parity is 
        @pytest.mark.parametrize("group", stage_groups(REF))
        def test_parity(parity, group):
            parity(REF, CAND).check(group)
-A failing item's message is the verdict line of the first failing stage of its group.
+A failing item's message is the verdict line of the first failing stage of its group. A group of which
+the candidate provides no stage is skipped with the reason, never passed. Bad options and unreadable
+files are usage errors (one line), not failures.
 """
 from __future__ import annotations
 
@@ -24,28 +26,22 @@ from pathlib import Path
 
 import pytest
 
+from harness import stages
 from harness.compare import Comparison, StageResult, compare_traces, open_traces
 from harness.console import failure_detail
+from harness.errors import UserError
 from harness.trace import Trace
 
 
 def group_of(path: str) -> str:
-    """The stage group of a path: `cfm/step_03`, `s2mel/length_regulator/prompt`, `cfm/setup`, ..."""
-    parts = path.split("/")
-    if parts[0] == "cfm":
-        if parts[1].startswith("step_"):
-            return f"cfm/{parts[1]}"
-        return "cfm/mel_out" if parts[1] == "mel_out" else "cfm/setup"
-    if parts[0] == "s2mel" and len(parts) > 3:
-        return "/".join(parts[:3])
-    return parts[0]
+    """The report group a stage path belongs to, as its declaration says (`cfm/seg_00/step_03`, ...)."""
+    spec = stages.find_spec(path)
+    return spec.group_of(path) if spec is not None else path.split("/", 1)[0]
 
 
 def stage_groups(reference: str | Path, stage: str | None = None) -> list[str]:
     """The stage groups a reference trace holds, in pipeline order (for `parametrize`)."""
-    from harness import schema
-
-    select = schema.selector(stage)
+    select = stages.selector(stage)
     with Trace(reference) as ref:
         groups = [group_of(s.path) for s in ref.stages() if select(s.path)]
     return list(dict.fromkeys(groups))
@@ -63,7 +59,10 @@ class ParityResult:
         results = self.group(name)
         if not results:
             pytest.fail(f"no stage of group {name!r} in the reference trace", pytrace=False)
-        bad = [r for r in results if r.failed]
+        compared = [r for r in results if r.status != "missing"]
+        if not compared:
+            pytest.skip(f"the candidate provides none of the {len(results)} stage(s) of group {name}")
+        bad = [r for r in compared if r.failed]
         if bad:
             more = f" (+{len(bad) - 1} more failing stage(s) in this group)" if len(bad) > 1 else ""
             first = self.comparison.first_divergence
@@ -75,37 +74,35 @@ def _as_trace(reference: str, candidate: str, map_path: str | None) -> str:
     """A foreign candidate (with its map) becomes a trace of our schema; a trace stays as it is."""
     if map_path is None and candidate.endswith(".h5"):
         return candidate
-    from harness.commands.compare import foreign_candidate
+    from harness.foreign import foreign_candidate
 
     return str(foreign_candidate(Path(reference), Path(candidate), Path(map_path) if map_path else None))
 
 
 @lru_cache(maxsize=8)
-def _compare(reference: str, candidate: str, forced: str | None, reference64: str | None, oracle64: str | None,
-             stage: str | None, map_path: str | None = None) -> ParityResult:
+def _compare(reference: str, candidate: str, forced: str | None, stage: str | None,
+             map_path: str | None = None) -> ParityResult:
     candidate = _as_trace(reference, candidate, map_path)
-    with open_traces(reference, candidate, forced, reference64, oracle64) as traces:
+    with open_traces(reference, candidate, forced) as traces:
         return ParityResult(compare_traces(traces, stage=stage))
 
 
 @pytest.fixture
 def parity():
-    """`parity(ref, cand, forced=None, reference64=None, oracle64=None, stage=None, map=None)` -> ParityResult."""
+    """`parity(ref, cand, forced=None, stage=None, map=None)` -> ParityResult."""
 
-    def run(reference, candidate, forced=None, reference64=None, oracle64=None, stage=None, map=None) -> ParityResult:
+    def run(reference, candidate, forced=None, stage=None, map=None) -> ParityResult:
         s = lambda p: str(p) if p else None  # noqa: E731
-        return _compare(s(reference), s(candidate), s(forced), s(reference64), s(oracle64), stage, s(map))
+        return _compare(s(reference), s(candidate), s(forced), stage, s(map))
 
     return run
 
 
 def pytest_addoption(parser) -> None:
     g = parser.getgroup("indextts-parity", "IndexTTS2 parity of a trace against a reference trace")
-    g.addoption("--parity-ref", help="reference trace (from `harness capture`)")
-    g.addoption("--parity-cand", help="candidate trace of the port under test")
+    g.addoption("--parity-ref", help="reference trace (from `harness capture`, with its noise floors)")
+    g.addoption("--parity-cand", help="candidate: a trace, or a port's dump (.safetensors, .npz, .npy folder) with --parity-map")
     g.addoption("--parity-forced", help="the candidate's teacher-forced trace, if it has one")
-    g.addoption("--parity-ref64", help="the reference captured in float64, for noise floors")
-    g.addoption("--parity-oracle64", help="a float64 teacher-forced oracle, for local noise floors")
     g.addoption("--parity-stage", help="only stages matching this selection (e.g. dit)")
     g.addoption("--parity-map", help="TOML map of a foreign candidate's tensor names and layouts onto our stages")
 
@@ -117,9 +114,7 @@ class ParityItem(pytest.Item):
 
     def runtest(self) -> None:
         o = self.config.option
-        result = _compare(o.parity_ref, o.parity_cand, o.parity_forced, o.parity_ref64, o.parity_oracle64,
-                          o.parity_stage, o.parity_map)
-        result.check(self.group)
+        _compare(o.parity_ref, o.parity_cand, o.parity_forced, o.parity_stage, o.parity_map).check(self.group)
 
     def repr_failure(self, excinfo, style=None):
         return str(excinfo.value)
@@ -141,5 +136,10 @@ def pytest_collection_modifyitems(session, config, items) -> None:
         return
     if not (o.parity_ref and o.parity_cand):
         raise pytest.UsageError("--parity-ref and --parity-cand go together")
-    collector = ParityCollector.from_parent(session, name="parity")
-    items.extend(collector.collect())
+    try:
+        # everything a run needs is read and checked once here, so a bad option is one usage error
+        _compare(o.parity_ref, o.parity_cand, o.parity_forced, o.parity_stage, o.parity_map)
+        collector = ParityCollector.from_parent(session, name="parity")
+        items.extend(collector.collect())
+    except UserError as exc:
+        raise pytest.UsageError(f"indextts-parity: {exc}") from None

@@ -1,28 +1,31 @@
 """The JSON summary of a comparison: a stable, documented shape that round-trips losslessly.
 
-Schema `indextts-parity-comparison`, version 1 (docs/results-schema.json is the JSON Schema):
+Schema `indextts-parity-comparison`, version 2 (docs/results-schema.json is the JSON Schema):
   schema, version, verdict (the one-line verdict), passed, exit_code, first_divergence (label|null),
-  selection, traces {role: path}, provenance {role: {...}}, tolerances {default, overrides},
-  warnings [str], stages [{path, half, label, layout, status, derived, problem, transform,
-  local, local_floor, local_allowed, propagated, propagated_floor, propagated_allowed, hints}]
+  selection, rule ("floors" or "fallback"), traces {role: path}, provenance {role: {...}},
+  tolerances {default, overrides}, warnings [str], stages [{path, half, label, layout, status, derived,
+  problem, transform, local, local_floor, local_allowed, propagated, propagated_floor, propagated_allowed,
+  hints}]
 where each metrics object holds n, ref_mean, ref_std, cand_mean, cand_std, max_abs, max_abs_index,
-mean_abs, rmse, rel_l2, cosine, snr_db, ref_nonfinite, cand_nonfinite. Non-finite numbers are the
-strings "inf", "-inf", "nan".
+mean_abs, rmse, rel_l2, cosine, snr_db, ref_nonfinite, cand_nonfinite, and each floor {rmse, rel_l2}.
+Non-finite numbers are the strings "inf", "-inf", "nan".
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from harness.compare import Comparison, StageResult
 from harness.console import verdict_line
 from harness.diagnosis import Hint
+from harness.files import write_text
 from harness.metrics import Metrics, json_number
 from harness.tolerance import Tolerances
+from harness.trace import Floor
 
-SCHEMA, VERSION = "indextts-parity-comparison", 1
-_METRICS = ("local", "local_floor", "propagated", "propagated_floor")
+SCHEMA, VERSION = "indextts-parity-comparison", 2
+_METRICS = ("local", "propagated")
+_FLOORS = ("local_floor", "propagated_floor")
 
 
 def to_json(c: Comparison) -> dict:
@@ -35,6 +38,7 @@ def to_json(c: Comparison) -> dict:
         "exit_code": c.exit_code,
         "first_divergence": first.label if first else None,
         "selection": c.selection,
+        "rule": c.rule,
         "traces": c.traces,
         "provenance": c.provenance,
         "tolerances": c.tolerances.to_json(),
@@ -49,6 +53,9 @@ def _stage(r: StageResult) -> dict:
     for key in _METRICS:
         m = getattr(r, key)
         out[key] = m.to_json() if m else None
+    for key in _FLOORS:
+        f = getattr(r, key)
+        out[key] = {"rmse": json_number(f.rmse), "rel_l2": json_number(f.rel_l2)} if f else None
     for key in ("local_allowed", "propagated_allowed"):
         v = getattr(r, key)
         out[key] = None if v is None else json_number(v)
@@ -58,32 +65,21 @@ def _stage(r: StageResult) -> dict:
 
 def from_json(data: dict) -> Comparison:
     if data.get("schema") != SCHEMA or data.get("version") != VERSION:
-        raise ValueError("not an indextts-parity comparison summary of version 1")
+        raise ValueError(f"not an indextts-parity comparison summary of version {VERSION}")
     results = []
     for s in data["stages"]:
         fields = {k: s[k] for k in ("path", "half", "layout", "status", "derived", "problem", "transform")}
         for key in _METRICS:
             fields[key] = Metrics.from_json(s[key]) if s[key] else None
+        for key in _FLOORS:
+            fields[key] = Floor(float(s[key]["rmse"]), float(s[key]["rel_l2"])) if s[key] else None
         for key in ("local_allowed", "propagated_allowed"):
             fields[key] = None if s[key] is None else float(s[key])
         fields["hints"] = tuple(Hint(**h) for h in s["hints"])
         results.append(StageResult(**fields))
     return Comparison(traces=data["traces"], provenance=data["provenance"], selection=data["selection"],
                       tolerances=Tolerances.from_json(data["tolerances"]), results=tuple(results),
-                      warnings=tuple(data["warnings"]))
-
-
-def write_text(text: str, path: Path) -> Path:
-    """Write atomically (temporary name, then rename): an interrupted run never leaves half a file."""
-    if path.exists() and not path.is_file():  # a device or pipe (/dev/stdout): write through, never replace it
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+                      warnings=tuple(data["warnings"]), rule=data["rule"])
 
 
 def write(c: Comparison, path: Path) -> Path:

@@ -4,27 +4,40 @@ Why HDF5: a trace of a real-size run holds gigabytes; a reader must be able to o
 slice of it, without loading the rest, and a writer must be able to stream stage after stage with
 memory bounded by the largest single tensor.
 
-A writer never exposes a half-written file under its final name: it writes `NAME.partial`, and only
-a run that ends cleanly is renamed to `NAME`. An interrupted run leaves `NAME.partial`, readable,
-with `complete = False`.
+A writer never exposes a half-written file under its final name: it writes a unique `NAME.<random>.partial`
+(created exclusively), and only a run that ends cleanly is renamed to `NAME`. An interrupted run leaves
+the partial, readable, with `complete = False`.
+
+Format version 2 (the restructure's one bump): stage paths carry `seg_NN` for per-segment parts; every
+dataset records its declaration (layout, cfg, derived, kind, detail, stand-in, draw); a reference may
+hold its own noise floors as per-stage attributes (`harness/floors.py`).
 """
 from __future__ import annotations
 
 import json
-import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
 import h5py
 import numpy as np
 
-from harness import schema
+from harness import stages
 from harness.errors import UserError
+from harness.files import check_target, publish, temporary_beside
 
 FORMAT = "indextts-parity-trace"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The float32 reference's own error at a stage (one CFG half): its noise floor."""
+
+    rmse: float
+    rel_l2: float
 
 
 @dataclass(frozen=True)
@@ -39,10 +52,14 @@ class StageInfo:
     derived: bool
     order: int
     note: str = ""
-
-
-def partial_path(final: Path) -> Path:
-    return final.with_name(final.name + ".partial")
+    kind: str = stages.FLOAT
+    detail: str = stages.BOUNDARY
+    stand_in: str = ""
+    draw: bool = False
+    sample_rate: int = 0
+    # noise floors by half ("" for a stage without halves): local and propagated
+    local_floor: dict[str, Floor] = field(default_factory=dict)
+    propagated_floor: dict[str, Floor] = field(default_factory=dict)
 
 
 class TraceWriter:
@@ -57,8 +74,8 @@ class TraceWriter:
 
     def __init__(self, path: str | Path, provenance: dict):
         self.path = Path(path)
-        self.tmp = partial_path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_target(self.path)
+        self.tmp = temporary_beside(self.path)
         self._file = h5py.File(self.tmp, "w")
         self._order = 0
         self._seen: set[str] = set()
@@ -73,11 +90,19 @@ class TraceWriter:
         self._thread = threading.Thread(target=self._drain, name="trace-writer", daemon=True)
         self._thread.start()
 
+    def __contains__(self, path: str) -> bool:
+        return path in self._seen
+
+    @property
+    def paths(self) -> list[str]:
+        """The stages written so far."""
+        return list(self._seen)
+
     def write(self, path: str, value: np.ndarray, *, dtype: str | None = None, cfg: str | None = None,
-              note: str = "") -> None:
-        """Store one stage; the schema gives its layout, CFG arrangement and derived flag."""
+              note: str = "", sample_rate: int = 0) -> None:
+        """Store one stage; its declaration gives its layout, CFG arrangement and the rest."""
         self._raise_pending()
-        spec = schema.spec_for(path)
+        spec = stages.spec_for(path)
         if path in self._seen:
             raise ValueError(f"stage {path} written twice")
         self._seen.add(path)
@@ -87,9 +112,10 @@ class TraceWriter:
         kind = np.float64 if value.dtype == np.float64 else (np.float32 if value.dtype.kind == "f" else value.dtype)
         value = np.array(value, dtype=kind, copy=True)
         attrs = {"layout": spec.layout, "cfg": cfg or spec.cfg, "derived": spec.derived, "dtype": computed,
-                 "order": self._order}
-        if note:
-            attrs["note"] = note
+                 "order": self._order, "kind": spec.kind, "detail": spec.detail}
+        for key, v in (("note", note), ("stand_in", spec.stand_in), ("draw", spec.draw), ("sample_rate", sample_rate)):
+            if v:
+                attrs[key] = v
         self._order += 1
         self._queue.put(("write", path, value, attrs))
 
@@ -127,8 +153,12 @@ class TraceWriter:
     def flush(self) -> None:
         self._queue.put(("flush",))
 
-    def close(self, complete: bool, reason: str = "") -> Path:
-        """Finish the file; only a complete trace takes its final name (atomically)."""
+    def close(self, complete: bool, reason: str = "", publish_now: bool = True) -> Path:
+        """Finish the file; only a complete trace takes its final name (atomically).
+
+        `publish_now=False` keeps a complete trace under its temporary name, for a caller that adds to it
+        (noise floors) before `publish(tmp, path)`.
+        """
         self._queue.put(("stop",))
         self._thread.join()
         failed, self._error = self._error, None
@@ -141,12 +171,11 @@ class TraceWriter:
         self._file.close()
         if failed is not None:
             raise failed
-        if complete:
-            os.replace(self.tmp, self.path)
-            return self.path
+        if complete and publish_now:
+            return publish(self.tmp, self.path)
         return self.tmp
 
-    def __enter__(self) -> "TraceWriter":
+    def __enter__(self) -> TraceWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -163,6 +192,8 @@ class Trace:
         self.path = Path(path)
         if not self.path.exists():
             raise UserError(f"trace not found: {self.path}")
+        if not self.path.is_file():
+            raise UserError(f"{self.path}: not a regular file")
         try:
             self._file = h5py.File(self.path, "r")
         except (OSError, ValueError) as exc:
@@ -176,13 +207,14 @@ class Trace:
             self._file.close()
             raise UserError(
                 f"{self.path}: trace format version {version}, this harness reads {FORMAT_VERSION}; "
-                "capture it again with `harness capture`"
+                "capture it again with `harness capture` (or delete the cache: `harness cache clean`)"
             )
         try:
             self.provenance: dict = json.loads(attrs.get("provenance", "{}"))
             self.complete = bool(attrs.get("complete", False))
+            self.floors: dict = json.loads(attrs.get("floors", "null") or "null") or {}
             self._stages = self._index()
-        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
             self._file.close()
             raise UserError(f"{self.path}: corrupt trace ({_short(exc)})") from None
 
@@ -191,23 +223,15 @@ class Trace:
 
         def visit(name: str, obj) -> None:
             if isinstance(obj, h5py.Dataset):
-                a = obj.attrs
-                found.append(
-                    StageInfo(
-                        path=name,
-                        shape=tuple(obj.shape),
-                        dtype=str(a.get("dtype", obj.dtype)),
-                        layout=str(a.get("layout", "")),
-                        cfg=str(a.get("cfg", schema.CFG_NONE)),
-                        derived=bool(a.get("derived", False)),
-                        order=int(a.get("order", 1 << 30)),
-                        note=str(a.get("note", "")),
-                    )
-                )
+                found.append(_info(name, obj))
 
         self._file.visititems(visit)
         found.sort(key=lambda s: (s.order, s.path))
         return {s.path: s for s in found}
+
+    @property
+    def has_floors(self) -> bool:
+        return bool(self.floors)
 
     def stages(self) -> list[StageInfo]:
         """Every stored stage, in the order it was written (pipeline order)."""
@@ -235,11 +259,32 @@ class Trace:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "Trace":
+    def __enter__(self) -> Trace:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _floors(attrs, kind: str) -> dict[str, Floor]:
+    rmse, rel = attrs.get(f"floor_{kind}_rmse"), attrs.get(f"floor_{kind}_rel")
+    if rmse is None or rel is None:
+        return {}
+    rmse, rel = np.atleast_1d(rmse), np.atleast_1d(rel)
+    halves = ("",) if len(rmse) == 1 else stages.HALVES
+    return {h: Floor(float(a), float(b)) for h, a, b in zip(halves, rmse, rel)}
+
+
+def _info(name: str, ds: h5py.Dataset) -> StageInfo:
+    a = ds.attrs
+    return StageInfo(
+        path=name, shape=tuple(ds.shape), dtype=str(a.get("dtype", ds.dtype)), layout=str(a.get("layout", "")),
+        cfg=str(a.get("cfg", stages.CFG_NONE)), derived=bool(a.get("derived", False)),
+        order=int(a.get("order", 1 << 30)), note=str(a.get("note", "")), kind=str(a.get("kind", stages.FLOAT)),
+        detail=str(a.get("detail", stages.BOUNDARY)), stand_in=str(a.get("stand_in", "")),
+        draw=bool(a.get("draw", False)), sample_rate=int(a.get("sample_rate", 0)),
+        local_floor=_floors(a, "local"), propagated_floor=_floors(a, "prop"),
+    )
 
 
 def _now() -> str:

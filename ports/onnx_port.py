@@ -25,11 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import stages
 from harness.configs import TINY
+from harness.files import atomic
+from harness.pipeline import boundary_inputs
 from harness.trace import Trace
 
 #: the smallest config the package's export accepts: tiny, with its fixed widths
-TINY_ONNX = TINY.with_(name="tiny-onnx", lr_channels=512, lr_in_channels=1024, content_dim=512)
+TINY_ONNX = TINY.with_(name="tiny-onnx", inputs__content_channels=1024, s2mel__lr_channels=512,
+                       s2mel__lr_in_channels=1024, cfm__content_dim=512)
+TARGET_IN = "inputs/seg_00/target_content"
 MAP = Path(__file__).with_name("indextts_onnx.map.toml")
 
 
@@ -67,7 +72,7 @@ def _stand_in(model, cfg):
     class Quantizer(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.embedding = torch.nn.Embedding(8194, cfg.lr_in_channels)
+            self.embedding = torch.nn.Embedding(8194, cfg.s2mel.lr_in_channels)
 
         def vq2emb(self, codes):
             return self.embedding(codes[:, 0]).transpose(1, 2)
@@ -76,42 +81,58 @@ def _stand_in(model, cfg):
 
 
 def export(ref: Trace, weights: dict, folder: Path) -> Path:
-    """Export the reference's model with the package's own code; returns the folder of .onnx files."""
+    """Export the reference's model with the package's own code; returns the folder of .onnx files.
+
+    The package reads upstream's `MyModel` (its `.models` dict): our per-part upstream modules, built
+    by the reference side's own builders, are put into one in the same arrangement.
+    """
     import torch
     from indextts_onnx.export.export_s2mel import export_s2mel
 
     from reference_hooks import driver
-    from reference_hooks.model import build_model
-    from reimpl.replay import config_of
 
     cfg = config_of(ref)
-    model = build_model(cfg)
-    driver.load_weights(model, weights, torch.float32)
-    model.models["cfm"].estimator.setup_caches(max_batch_size=1, max_seq_length=8192)
+    built = driver.build_parts(cfg, weights, torch.float32, parts=(stages.part("s2mel"), stages.part("cfm")))
+    model = torch.nn.Module()
+    # MyModel's arrangement; its gpt_layer (commons.py:400-402) is exported by the package but our inputs,
+    # content features, never pass through it, so it keeps a plain initialisation
+    model.models = torch.nn.ModuleDict({
+        "cfm": built["cfm"], "length_regulator": built["s2mel"],
+        "gpt_layer": torch.nn.Sequential(torch.nn.Linear(1280, 256), torch.nn.Linear(256, 128),
+                                         torch.nn.Linear(128, 1024)),
+    })
     with contextlib.redirect_stdout(sys.stderr):  # the exporter narrates; stdout is for the verdict
         export_s2mel(_stand_in(model, cfg), str(folder))
     return folder
 
 
+def config_of(ref: Trace):
+    from harness.configs import PipelineConfig
+
+    return PipelineConfig.from_dict(ref.provenance["config_json"])
+
+
 def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
-    """Run the port's length regulator and CFM loop on the reference's recorded inputs."""
+    """Run the port's length regulator and CFM loop on what the reference recorded as those parts' inputs
+    (harness/pipeline.py: the boundary stages each part declares it consumes, and its draws)."""
     import onnxruntime as ort
     from indextts_onnx.infer import IndexTTSInfer
 
-    from reimpl.replay import config_of
-
     cfg = config_of(ref)
+    paths = [s.path for s in ref.stages()]
+    given = {p: ref.read(p).astype(np.float32) for part in ("s2mel", "cfm")
+             for p in boundary_inputs(stages.part(part), paths)}
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = lambda name: ort.InferenceSession(str(onnx_dir / f"{name}.onnx"), opts,  # noqa: E731
                                                 providers=["CPUExecutionProvider"])
     lr = session("s2mel_ref")
-    prompt_mel = ref.read("inputs/prompt_mel").astype(np.float32)
+    prompt_mel = given["inputs/prompt_mel"]
     tp = prompt_mel.shape[-1]
-    target_content = ref.read("inputs/target_content").astype(np.float32)
-    tt = cfg.target_frames(target_content.shape[1])
+    target_content = given[TARGET_IN]
+    tt = cfg.s2mel.target_frames(target_content.shape[1])
     tensors: dict[str, np.ndarray] = {}
-    prompt_cond = lr.run(None, {"s_ref": ref.read("inputs/prompt_content").astype(np.float32),
+    prompt_cond = lr.run(None, {"s_ref": given["inputs/prompt_content"],
                                 "ref_target_lengths": np.array([tp], dtype=np.int64)})[0]
     cond = lr.run(None, {"s_ref": target_content, "ref_target_lengths": np.array([tt], dtype=np.int64)})[0]
     tensors["lr.prompt.out"], tensors["lr.target.out"] = prompt_cond, cond
@@ -119,7 +140,7 @@ def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
     port = IndexTTSInfer.__new__(IndexTTSInfer)  # no model folder: only its CFM loop is used
     port.s2mel_gen = _Fixed(cond)
     port.dit_step = _Recorder(session("dit_step"), tensors)
-    noise = ref.read("inputs/noise").astype(np.float32)
+    noise = given["cfm/seg_00/noise"]
     drawn = []
 
     def recorded_noise(*shape):
@@ -134,8 +155,8 @@ def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
         mel = port._s2mel_inference(
             mel_codes=np.zeros((1, target_content.shape[1]), dtype=np.int64),
             latent=np.zeros((1, target_content.shape[1], 1280), dtype=np.float32),
-            prompt_condition=prompt_cond, ref_mel=prompt_mel, style=ref.read("inputs/style").astype(np.float32),
-            n_steps=cfg.steps, cfg_rate=cfg.cfg_rate,
+            prompt_condition=prompt_cond, ref_mel=prompt_mel, style=given["inputs/style"],
+            n_steps=cfg.cfm.steps, cfg_rate=cfg.cfm.cfg_rate,
         )
     finally:
         np.random.randn = real_randn
@@ -149,9 +170,6 @@ def run_port(reference: Path, weights: dict, out: Path) -> Path:
     """Export, run, and write the port's tensors as `out` (.npz) for `harness compare --map`."""
     with Trace(reference) as ref, tempfile.TemporaryDirectory() as tmp:
         tensors = run(ref, export(ref, weights, Path(tmp)))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    with open(partial, "wb") as f:
+    with atomic(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, **tensors)
-    partial.replace(out)
     return out

@@ -2,9 +2,9 @@
 
     python ports/run_indextts_onnx.py [--config tiny-onnx|full] [--steps N] [--seed N]
 
-Captures the reference (float32 and float64) first, in this process, before the port's export
-patches upstream's SConv1d; then exports and runs the port with the recorded noise injected, writes
-its tensors to reports/ports/, and runs `harness compare REF PORT --map ... --reference64 ...`.
+Captures the reference (with its noise floors) first, in this process, before the port's export patches
+upstream's SConv1d; then exports and runs the port with the recorded noise injected, writes its tensors to
+reports/ports/, and runs `harness compare REF PORT --map ...`.
 Needs the extra: pip install -c constraints.txt '.[onnx]'.
 """
 from __future__ import annotations
@@ -19,9 +19,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness import embedded
     from harness.cli import main as harness
+    from harness.commands import models
     from harness.configs import FULL
+    from harness.paths import reports_dir
     from ports.onnx_port import MAP, TINY_ONNX, run_port
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,19 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stage", default="dit")
+    ap.add_argument("--detail", default="full", help="the reference's detail level (default full: every step)")
     args = ap.parse_args(argv)
     cfg = TINY_ONNX if args.config == "tiny-onnx" else FULL
     if args.steps:
         cfg = cfg.with_(steps=args.steps)
     start = time.perf_counter()
-    run = embedded.ensure(cfg, seed=args.seed, replays=False)
-    weights, _ = embedded.default_weights(cfg, args.seed)
-    out = ROOT / "reports" / "ports" / f"indextts_onnx-{cfg.name}-{cfg.steps}steps-seed{args.seed}.npz"
+    run = models.ensure(cfg, seed=args.seed, detail=args.detail, replays=False)
+    weights, _ = models.seeded_weights(cfg, args.seed)
+    out = reports_dir() / "ports" / f"indextts_onnx-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}.npz"
     run_port(run.reference, weights, out)
     print(f"port tensors: {out} ({time.perf_counter() - start:.1f} s with the reference)", file=sys.stderr)
-    return harness(["compare", str(run.reference), str(out), "--map", str(MAP), "--reference64",
-                    str(run.reference64), "--stage", args.stage, "--json",
-                    str(ROOT / "reports" / f"compare-indextts_onnx-{cfg.name}.json")])
+    return harness(["compare", str(run.reference), str(out), "--map", str(MAP), "--stage", args.stage, "--json",
+                    str(reports_dir() / f"compare-indextts_onnx-{cfg.name}.json")])
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
-"""Run upstream's s2mel glue on our inputs with every stage hooked, into one trace.
+"""The reference side's driver: upstream's parts, built per part, chained as infer_v2 chains them.
 
-`infer_v2.IndexTTS2` cannot run offline (it downloads its models), so its glue between modules is
-reproduced here, each step citing the upstream line it mirrors (indextts2-inference 2.1.1,
-indextts/infer_v2.py). The modules themselves run unmodified.
+Each part's module here (`reference_hooks/<part>.py`) builds upstream's module from our config and runs it
+with its hooks, citing the `infer_v2` lines its glue mirrors; the chaining through boundary stages is
+`harness/pipeline.py`, shared with our side. `IndexTTS2` itself is not used here (it downloads its
+models and loads all parts at once); a test proves this glue equal to the unmodified class.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -14,109 +14,94 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.configs import S2MelConfig
-from harness.trace import TraceWriter
-from reference_hooks.capture import Position, Recorder, hooked
-from reference_hooks.inputs import S2MelInputs
-from reference_hooks.model import build_model
+from harness import stages
+from harness.configs import PipelineConfig
+from harness.detail import Detail
+from harness.pipeline import chain
+from harness.trace import Trace, TraceWriter
+from reference_hooks import cfm, inputs, s2mel, vocoder
+from reference_hooks.recorder import Recorder
 from reference_hooks.upstream import UpstreamSource
+from reference_hooks.weights import seeded_from
+
+RUNNERS = {"inputs": inputs.run, "s2mel": s2mel.run, "cfm": cfm.run, "vocoder": vocoder.run}
+BUILDERS = {"s2mel": s2mel.build, "cfm": cfm.build}
+#: per part with weights: its upstream module (random init), the prefix of its names, buffers kept as computed
+SEEDED = {"s2mel": (s2mel.unbuilt_module, s2mel.PREFIX, ()),
+          "cfm": (cfm.unbuilt_module, "cfm", ("freqs", "input_pos"))}
 
 
-def load_weights(model, weights: dict[str, np.ndarray], dtype: torch.dtype) -> None:
-    """Load by upstream name; every parameter and buffer must be present with its shape."""
-    state = {k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()}
-    own = model.models.state_dict()
-    missing = sorted(set(own) - set(state))
-    wrong = sorted(k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape))
-    if missing or wrong:
-        from harness.errors import UserError
-
-        detail = (f"missing {missing[:3]}" if missing else "") + (f" wrong shape {wrong[:3]}" if wrong else "")
-        raise UserError(f"checkpoint does not fit the {dtype} model of this config: {detail.strip()}")
-    model.models.load_state_dict({k: state[k] for k in own}, strict=True)
-    model.to(dtype)
+def seeded_weights(config: PipelineConfig, part: str, seed: int) -> dict[str, np.ndarray]:
+    """A part's seeded checkpoint: upstream's parameter names and shapes, our generator's values."""
+    make, prefix, keep = SEEDED[part]
+    return seeded_from(make(config.part(part)), prefix, seed, keep)
 
 
-def write_inputs(writer: TraceWriter, inputs: S2MelInputs) -> None:
-    writer.write("inputs/speaker_wav", inputs.speaker_wav, note="read at the mel rate; not resampled (no torchaudio)")
-    writer.write("inputs/prompt_mel", inputs.prompt_mel)
-    writer.write("inputs/prompt_content", inputs.prompt_content)
-    writer.write("inputs/target_content", inputs.target_content)
-    writer.write("inputs/style", inputs.style)
-    writer.write("inputs/noise", inputs.noise)
+def build_parts(config: PipelineConfig, weights: dict[str, dict[str, np.ndarray]], dtype: torch.dtype,
+                parts=stages.PARTS) -> dict[str, object]:
+    """Upstream's module of every part that has one, weights loaded, in `dtype`."""
+    return {p.name: BUILDERS[p.name](config.part(p.name), weights[p.name], dtype)
+            for p in parts if p.name in BUILDERS}
 
 
-def provenance(cfg: S2MelConfig, source: UpstreamSource, seed: int, dtype: torch.dtype, weights_id: str) -> dict:
+def run_parts(models: dict[str, object], config: PipelineConfig, given: dict, recorder: Recorder,
+              parts=stages.PARTS, source: inputs.Source | None = None) -> dict:
+    def run_part(part, part_inputs):
+        model = source if part.name == "inputs" else models.get(part.name)
+        return RUNNERS[part.name](model, config.part(part.name), part_inputs, recorder)
+
+    return chain(parts, run_part, given)
+
+
+def provenance(config: PipelineConfig, upstream: UpstreamSource, source: inputs.Source, dtype: torch.dtype,
+               checkpoint: dict, detail: Detail) -> dict:
     return {
-        "implementation": "upstream",
-        **source.as_dict(),
-        "torch_version": torch.__version__,
-        "config": cfg.name,
-        "config_json": cfg.to_dict(),
-        "config_digest": cfg.digest(),
-        "checkpoint": weights_id,
-        "seed": seed,
-        "dtype": str(dtype).replace("torch.", ""),
-        "threads": torch.get_num_threads(),
-        "command": " ".join(sys.argv),
-        "pid": os.getpid(),
+        "implementation": "upstream", **upstream.as_dict(), "torch_version": torch.__version__,
+        "config": config.name, "config_json": config.to_dict(), "config_digest": config.digest(),
+        "checkpoint": checkpoint, "checkpoint_digest": checkpoint.get("digest"), "seed": source.seed,
+        "speaker": str(source.speaker), "segments": source.segments, "inputs_digest": source.digest(),
+        "dtype": str(dtype).replace("torch.", ""), "threads": torch.get_num_threads(), "detail": detail.to_json(),
+        "command": " ".join(sys.argv), "pid": os.getpid(),
     }
 
 
-def capture(cfg: S2MelConfig, weights: dict[str, np.ndarray], inputs: S2MelInputs, out: Path,
-            prov: dict, seed: int, dtype: torch.dtype = torch.float32, hooks: bool = True) -> Path:
-    """Run the reference once and write its trace; returns the path of the finished trace."""
-    model = build_model(cfg)
-    load_weights(model, weights, dtype)
-    lr, cfm = model.models["length_regulator"], model.models["cfm"]
-    cfm.estimator.setup_caches(max_batch_size=1, max_seq_length=8192)  # infer_v2._load_s2mel
-    tp, tt = inputs.prompt_frames, cfg.target_frames(inputs.target_content.shape[1])
-
-    def tensor(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(a)).to(dtype)
-
-    # BASECFM.inference: t_span = linspace(0, 1, n + 1), float32 whatever the model's dtype. The
-    # float64 run is the oracle for noise floors, so its schedule is float64 too: upstream's float32
-    # t, accumulated as t + dt, is itself a few 1e-8 off the exact schedule, and a floor must show that.
-    t_span = torch.linspace(0, 1, cfg.steps + 1, dtype=torch.float64 if dtype == torch.float64 else None)
-    with TraceWriter(out, prov) as writer:
-        write_inputs(writer, inputs)
-        pos = Position(n_steps=cfg.steps, cfg_rate=cfg.cfg_rate, prompt_len=tp, t_span=t_span)
-        recorder = Recorder(writer, pos)
-        context = hooked(model, recorder) if hooks else contextlib.nullcontext()
-        with torch.inference_mode(), context:
-            # _get_speaker_conditioning: prompt_condition = length_regulator(S_ref, ylens=ref mel length)[0]
-            pos.half = "prompt"
-            prompt_cond = lr(tensor(inputs.prompt_content), ylens=torch.LongTensor([tp]), n_quantizers=3, f0=None)[0]
-            # infer: cond = length_regulator(S_infer, ylens=(code_lens * 1.72).long())[0]
-            pos.half = "target"
-            cond = lr(tensor(inputs.target_content), ylens=torch.LongTensor([tt]), n_quantizers=3, f0=None)[0]
-            # infer: cat_condition = torch.cat([prompt_condition, cond], dim=1)
-            cat_condition = torch.cat([prompt_cond, cond], dim=1)
-            x_lens = torch.LongTensor([cat_condition.size(1)])
-            if dtype == torch.float64:
-                # CFM.inference's two lines with a float64 schedule: z = recorded noise, t_span above
-                mel = cfm.solve_euler(tensor(inputs.noise), x_lens, tensor(inputs.prompt_mel), cat_condition,
-                                      tensor(inputs.style), None, t_span, cfg.cfg_rate)
-            else:
-                # CFM.inference draws z = randn([B, 80, T]) * temperature; seeded as in make_inputs
-                torch.manual_seed(seed)
-                mel = cfm.inference(cat_condition, x_lens, tensor(inputs.prompt_mel), tensor(inputs.style), None,
-                                    cfg.steps, temperature=cfg.temperature, inference_cfg_rate=cfg.cfg_rate)
-        computed = str(mel.dtype).replace("torch.", "")
-        writer.write("cfm/mel_out", mel.detach().numpy(), dtype=computed)
-        # infer_v2: vc_target = vc_target[:, :, ref_mel.size(-1):], then bigvgan(vc_target.float())
-        writer.write("vocoder/bigvgan_in", mel[:, :, tp:].detach().numpy(), dtype=computed)
-        if hooks:
-            writer.update_provenance(noise_check=_noise_check(pos.x_init, inputs))
+def given_from(trace: Trace, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """A trace's recorded inputs and draws, cast to `dtype` (a float64 run replays the float32 run's)."""
+    out = {}
+    for info in trace.stages():
+        if stages.is_given(info.path):
+            t = torch.from_numpy(trace.read(info.path))
+            out[info.path] = t.to(dtype) if t.is_floating_point() else t
     return out
 
 
-def _noise_check(x_init: torch.Tensor | None, inputs: S2MelInputs) -> str:
-    """Confirm upstream drew exactly the recorded noise: x_init must equal it off the prompt frames."""
-    if x_init is None:
-        return "not checked: no estimator call seen"
-    expected = torch.from_numpy(inputs.noise).to(x_init.dtype).clone()
-    expected[..., : inputs.prompt_frames] = 0
-    diff = float((x_init - expected).abs().max())
-    return "ok: upstream noise equals inputs/noise" if diff == 0 else f"MISMATCH: max abs {diff:g}"
+def capture(config: PipelineConfig, weights: dict, source: inputs.Source, out: Path, prov: dict, *,
+            dtype: torch.dtype = torch.float32, detail: Detail | None = None, given: dict | None = None,
+            publish: bool = True, models: dict | None = None) -> Path:
+    """Run the reference once with every hook and write its trace; returns the trace (its temporary name
+    when `publish` is False, for a caller that adds noise floors first). `models`: already built parts."""
+    detail = detail or Detail("full")
+    models = models if models is not None else build_parts(config, weights, dtype)
+    torch.manual_seed(source.seed)  # upstream draws its noise from the global generator, as a seeded user run
+    writer = TraceWriter(out, prov)
+    try:
+        recorder = Recorder(writer, detail)
+        run_parts(models, config, dict(given or {}), recorder, source=source)
+        writer.update_provenance(derived_checks=recorder.checks, draws=_draws_note(writer.paths, given))
+    except BaseException as exc:
+        writer.close(complete=False, reason=f"{type(exc).__name__}: {exc}")
+        raise
+    return writer.close(complete=True, publish_now=publish)
+
+
+def _draws_note(recorded: list[str], given: dict | None) -> str:
+    drawn = [p for p in recorded if (s := stages.find_spec(p)) is not None and s.draw]
+    if given and any(p in given for p in drawn):
+        return f"injected: {len(drawn)} recorded draw(s) given to upstream in place of its own"
+    return f"recorded: {len(drawn)} draw(s) made by upstream"
+
+
+def run_plain(models: dict, config: PipelineConfig, source: inputs.Source) -> dict:
+    """The same parts with nothing hooked or recorded: what the benchmark times the capture against."""
+    torch.manual_seed(source.seed)
+    return run_parts(models, config, {}, Recorder(None, Detail("boundary"), hooking=False), source=source)

@@ -1,46 +1,44 @@
-"""The top inputs of an s2mel run: the speaker mel, content features, style vector and noise.
+"""The inputs part on the reference side: the speaker recording, its mel by upstream's own mel function,
+and the seeded stand-ins of the parts still to come (content features, style vector).
 
-Everything random is drawn here once, recorded in the trace, and read back by every replay: nothing
-downstream draws again. The speaker mel comes from upstream's own mel function on a real recording.
+Mirrors indextts2-inference 2.1.1 `infer_v2.py:242-252` (mel_fn: upstream `mel_spectrogram` with
+config.yaml's `s2mel.preprocess_params`, center False) and `infer_v2.py:360` (`ref_mel = mel_fn(audio_22k)`).
+The recording is read at the mel rate; it is not resampled yet (the front end is still to come).
+Declared in `harness/stages/inputs.py`.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from harness.configs import S2MelConfig
 from harness.errors import UserError
+from harness.stages.inputs import InputsConfig
+from reference_hooks.recorder import Recorder
 from reference_hooks.upstream import import_module
 
 FIXTURE_WAV = Path(__file__).resolve().parent.parent / "fixtures" / "speaker.wav"
 
 
 @dataclass(frozen=True)
-class S2MelInputs:
-    speaker_wav: np.ndarray  # [1, S] float32 at cfg.mel.sr
-    prompt_mel: np.ndarray  # [1, 80, Tp]
-    prompt_content: np.ndarray  # [1, Np, C_in]
-    target_content: np.ndarray  # [1, Nt, C_in]
-    style: np.ndarray  # [1, 192]
-    noise: np.ndarray  # [1, 80, Tp + Tt], already times the temperature
+class Source:
+    """What the inputs are made from: the recording, the seed of the stand-ins, the number of segments."""
 
-    @property
-    def prompt_frames(self) -> int:
-        return self.prompt_mel.shape[-1]
+    seed: int = 0
+    speaker: Path = FIXTURE_WAV
+    segments: int = 1
 
-    @property
-    def total_frames(self) -> int:
-        return self.noise.shape[-1]
+    def digest(self) -> str:
+        h = hashlib.sha256(self.speaker.read_bytes() if self.speaker.exists() else b"")
+        h.update(f"{self.seed}/{self.segments}".encode())
+        return h.hexdigest()[:16]
 
 
 def read_wav(path: Path, sr: int) -> np.ndarray:
-    """A mono 16-bit PCM file at the mel sample rate, scaled to [-1, 1).
-
-    Upstream resamples with torchaudio, which has no build for this torch; we take the recording at
-    the mel rate instead of resampling, so the trace marks the waveform as given, not resampled.
-    """
+    """A mono 16-bit PCM file at the mel sample rate, scaled to [-1, 1)."""
     from scipy.io import wavfile
 
     if not path.exists():
@@ -57,36 +55,34 @@ def read_wav(path: Path, sr: int) -> np.ndarray:
     return (data.astype(np.float32) / scale)[None, :]
 
 
-def upstream_mel(wav: np.ndarray, cfg: S2MelConfig) -> np.ndarray:
-    """infer_v2's `mel_fn`: upstream `mel_spectrogram` with the config's STFT settings."""
-    import torch
-
+def upstream_mel(wav: torch.Tensor, config: InputsConfig) -> torch.Tensor:
+    """infer_v2's `mel_fn` (infer_v2.py:242-252): upstream's `mel_spectrogram` with the config's STFT settings."""
     audio = import_module("s2mel.modules.audio")
-    m = cfg.mel
-    mel = audio.mel_spectrogram(
-        torch.from_numpy(wav), n_fft=m.n_fft, num_mels=m.n_mels, sampling_rate=m.sr, hop_size=m.hop_length,
-        win_size=m.win_length, fmin=m.fmin, fmax=m.fmax,
-    )
-    return mel.numpy().astype(np.float32)
+    return audio.mel_spectrogram(wav, n_fft=config.n_fft, num_mels=config.n_mels, sampling_rate=config.sr,
+                                 hop_size=config.hop_length, win_size=config.win_length, fmin=config.fmin,
+                                 fmax=config.fmax, center=False)
 
 
-def make_inputs(cfg: S2MelConfig, seed: int, wav_path: Path = FIXTURE_WAV) -> S2MelInputs:
-    """The embedded default: the fixture recording's mel plus seeded content, style and noise."""
-    import torch
+def run(source: Source, config: InputsConfig, given: dict, recorder: Recorder) -> dict[str, torch.Tensor]:
+    """The recording and its mel, then the seeded stand-ins (drawn in a fixed order from the seed).
 
-    wav = read_wav(wav_path, cfg.mel.sr)
-    mel = upstream_mel(wav, cfg)
-    tp = mel.shape[-1]
-    # infer_v2: semantic features run at 50 Hz, mel frames at 22050/256 Hz, target = codes * 1.72
-    n_prompt = max(1, int(tp / cfg.code_to_frame))
-    tt = cfg.target_frames(cfg.target_codes)
-    g = np.random.default_rng(seed)
-    prompt_content = g.standard_normal((1, n_prompt, cfg.lr_in_channels)).astype(np.float32)
-    target_content = g.standard_normal((1, cfg.target_codes, cfg.lr_in_channels)).astype(np.float32)
-    style = g.standard_normal((1, cfg.style_dim)).astype(np.float32)
-    # upstream draws z = torch.randn([B, 80, T]) * temperature inside CFM.inference; we draw the
-    # same tensor from the same torch seed so the hooked run can be checked against it.
-    torch.manual_seed(seed)
-    noise = (torch.randn([1, cfg.in_channels, tp + tt]) * cfg.temperature).numpy()
-    return S2MelInputs(wav, mel, prompt_content, target_content, style, noise)
-
+    Given recorded inputs (a float64 run for noise floors replays the float32 run's), they are passed on.
+    """
+    if given:
+        return {path: recorder(path, value) for path, value in given.items()}
+    wav = torch.from_numpy(read_wav(source.speaker, config.sr))
+    out = {"inputs/speaker_wav": recorder("inputs/speaker_wav", wav, sample_rate=config.sr,
+                                          note="read at the mel rate; not resampled (the front end is to come)")}
+    mel = upstream_mel(wav, config).float()
+    out["inputs/prompt_mel"] = recorder("inputs/prompt_mel", mel)
+    # semantic features run at 50 Hz, mel frames at 22050/256 Hz: about 1.72 frames per content frame
+    n_prompt = max(1, int(mel.shape[-1] / 1.72))
+    g = np.random.default_rng(source.seed)
+    stand_ins = {"inputs/prompt_content": g.standard_normal((1, n_prompt, config.content_channels))}
+    targets = [g.standard_normal((1, config.target_codes, config.content_channels)) for _ in range(source.segments)]
+    stand_ins["inputs/style"] = g.standard_normal((1, config.style_dim))
+    for seg, content in enumerate(targets):
+        stand_ins[f"inputs/seg_{seg:02d}/target_content"] = content
+    for path, value in stand_ins.items():
+        out[path] = recorder(path, torch.from_numpy(value.astype(np.float32)), note="seeded stand-in")
+    return out

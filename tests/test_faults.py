@@ -1,15 +1,21 @@
 """Every fault of the catalogue, switched on in our reimplementation, is found where it lives.
 
-Each case runs the real faulty code (free-running and teacher-forced, 3 ODE steps of `tiny`) and
-checks that the first divergence is the stage where the bug lives, not a later one, and that the
-expected diagnosis hint explains it.
+Each case runs the real faulty code (free-running and teacher-forced, 3 ODE steps of `tiny`) and checks
+that the first divergence is the stage its declaration names (harness/stages/<part>.py), not a later
+one, that the declared hint explains it, and that every stage before it is clean. A fault declared by a
+part added later is checked here too.
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
+from harness import stages
 from harness.compare import compare_traces, open_traces
-from reimpl.faults import CATALOGUE, expected_stage
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _compare(run):
@@ -17,22 +23,30 @@ def _compare(run):
         return compare_traces(traces)
 
 
-@pytest.mark.parametrize("fault", CATALOGUE, ids=[f.name for f in CATALOGUE])
+@pytest.mark.parametrize("fault", stages.FAULTS, ids=[f.name for f in stages.FAULTS])
 def test_fault_is_found_where_it_lives(fault):
-    from harness import embedded
+    from harness.commands import models
     from harness.configs import TINY
 
     cfg = TINY.with_(steps=3)
-    c = _compare(embedded.ensure(cfg, seed=1, faults=(fault.name,), log=lambda *_: None))
+    c = _compare(models.ensure(cfg, seed=1, faults=(fault.name,), log=lambda *_: None))
     first = c.first_divergence
     assert first is not None and not c.passed
-    assert first.label == expected_stage(fault, cfg.depth)
+    assert first.label == stages.expected_stage(fault, cfg)
     assert first.status in ("fail", "error")
     if fault.hint:
         assert fault.hint in [h.kind for h in first.hints], [h.message for h in first.hints]
     # every stage before the root is clean: the fault shows nowhere earlier
     before = c.results[: c.results.index(first)]
     assert all(r.status == "pass" for r in before)
+
+
+@pytest.mark.parametrize("fault", stages.FAULTS, ids=[f.name for f in stages.FAULTS])
+def test_fault_name_points_at_its_switch(fault):
+    """`<part>.<module>.<what>` lives in reimpl/<part>/<module>.py (`<part>.<what>`: the part's __init__)."""
+    pieces = fault.name.split(".")
+    home = ROOT / "reimpl" / pieces[0] / (f"{pieces[1]}.py" if len(pieces) == 3 else "__init__.py")
+    assert re.search(rf'active\("{re.escape(fault.name)}"\)', home.read_text()), home
 
 
 def test_no_fault_passes(tiny_short_run):

@@ -16,7 +16,7 @@ import pytest
 from harness.compare import TraceSet, compare_traces
 from harness.trace import Trace
 
-STAGE = "cfm/step_01/dit/block_02/attn_out"
+STAGE = "cfm/seg_00/step_00/dit/block_02/attn_out"
 
 
 @pytest.fixture
@@ -60,25 +60,25 @@ def test_missing_stage_is_listed(broken, tiny_short_run):
 def test_unknown_layout_and_wrong_shape(broken, tiny_short_run):
     def edit(f):
         f[STAGE].attrs["layout"] = "B X Y"
-        data = f["cfm/step_00/v_cfg"][...]
-        del f["cfm/step_00/v_cfg"]
-        f.create_dataset("cfm/step_00/v_cfg", data=data[..., :-1])
-        f["cfm/step_00/v_cfg"].attrs.update(layout="B C T", cfg="none", derived=True, dtype="float32", order=10**6)
+        data = f["cfm/seg_00/step_00/v_cfg"][...]
+        del f["cfm/seg_00/step_00/v_cfg"]
+        f.create_dataset("cfm/seg_00/step_00/v_cfg", data=data[..., :-1])
+        f["cfm/seg_00/step_00/v_cfg"].attrs.update(layout="B C T", cfg="none", derived=True, dtype="float32", order=10**6)
 
     c = _compare(tiny_short_run.reference, broken(edit))
     by = {r.label: r for r in c.results}
     assert by[f"{STAGE} (cond)"].status == "error" and "cannot be mapped" in by[f"{STAGE} (cond)"].problem
-    assert by["cfm/step_00/v_cfg"].status == "error" and "shape" in by["cfm/step_00/v_cfg"].problem
-    assert c.first_divergence.label == "cfm/step_00/v_cfg"  # earlier in pipeline order than step_01
+    assert by["cfm/seg_00/step_00/v_cfg"].status == "error" and "shape" in by["cfm/seg_00/step_00/v_cfg"].problem
+    assert c.first_divergence.label == f"{STAGE} (cond)"  # earlier in pipeline order than the step's v_cfg
 
 
 def test_declared_transpose_is_applied_and_said(broken, tiny_short_run):
     def edit(f):
-        data = f["cfm/mel_out"][...]
-        del f["cfm/mel_out"]
-        f.create_dataset("cfm/mel_out", data=np.ascontiguousarray(data.transpose(0, 2, 1)))
-        f["cfm/mel_out"].attrs.update(layout="B T C", cfg="none", derived=False, dtype="float32", order=10**6)
+        data = f["cfm/seg_00/mel_out"][...]
+        del f["cfm/seg_00/mel_out"]
+        f.create_dataset("cfm/seg_00/mel_out", data=np.ascontiguousarray(data.transpose(0, 2, 1)))
+        f["cfm/seg_00/mel_out"].attrs.update(layout="B T C", cfg="none", derived=False, dtype="float32", order=10**6)
 
     c = _compare(tiny_short_run.reference, broken(edit))
-    mel = next(r for r in c.results if r.path == "cfm/mel_out")
+    mel = next(r for r in c.results if r.path == "cfm/seg_00/mel_out")
     assert mel.status == "pass" and mel.transform == "transposed B T C -> B C T"

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import schema
-from harness.commands.compare import REPORTS
+from harness import stages
 from harness.compare import TraceSet, compare_traces
 from harness.foreign import convert
 from harness.trace import Trace
@@ -33,7 +32,7 @@ def write_foreign(native: Path, out: Path) -> None:
             data = t.read(s.path)
             if s.layout == "B C T":
                 data = np.ascontiguousarray(np.swapaxes(data, 1, 2))
-            if s.cfg == schema.CFG_BOTH:
+            if s.cfg == stages.CFG_BOTH:
                 n = data.shape[0] // 2
                 tensors[port_name(s.path) + ".c"], tensors[port_name(s.path) + ".u"] = data[:n], data[n:]
             else:
@@ -43,12 +42,10 @@ def write_foreign(native: Path, out: Path) -> None:
 
 def write_map(out: Path) -> None:
     lines = []
-    for spec in schema.STAGES:
-        halves = ["prompt", "target"] if "{half}" in spec.template else [None]
-        for h in halves:
-            stage = spec.template.replace("{half}", h) if h else spec.template
+    for spec in stages.STAGES:
+        for stage in [spec.template]:
             layout = "B T C" if spec.layout == "B C T" else spec.layout
-            if spec.cfg == schema.CFG_BOTH:
+            if spec.cfg == stages.CFG_BOTH:
                 for suffix, half in ((".c", "cond"), (".u", "uncond")):
                     lines += ["[[tensor]]", f'name = "{port_name(stage)}{suffix}"', f'stage = "{stage}"',
                               f'layout = "{layout}"', f'half = "{half}"', ""]
@@ -90,27 +87,28 @@ def test_compare_command_with_map(tmp_path, tiny_short_fault_run):
                    "--json", str(tmp_path / "r.json"))
     assert proc.returncode == 1, proc.stderr
     first = proc.stdout.splitlines()[0]
-    assert first.startswith("first divergence: cfm/step_00/dit/final_layer/shift (cond) - propagated rel-L2")
+    assert first.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/shift (cond) - propagated rel-L2")
     assert "no teacher-forced run: propagated error decides" in first
 
 
 @pytest.mark.parametrize("edit,needle", [
-    (lambda m: m.replace('stage = "cfm/mel_out"', 'stage = "cfm/mel_outt"', 1), "not a stage of the schema"),
-    (lambda m: m.replace('name = "port.cfm.mel_out"\nstage = "cfm/mel_out"\nlayout = "B T C"',
-                         'name = "port.cfm.mel_out"\nstage = "cfm/mel_out"\nlayout = "B C T"', 1), "shape"),
+    (lambda m: m.replace('stage = "cfm/seg_{seg}/mel_out"', 'stage = "cfm/seg_{seg}/mel_outt"', 1),
+     "not a stage of the schema"),
+    (lambda m: m.replace('stage = "cfm/seg_{seg}/mel_out"\nlayout = "B T C"', 'stage = "cfm/seg_{seg}/mel_out"\nlayout = "B C T"',
+                         1), "shape"),
 ])
 def test_wrong_map_is_one_line_exit_2(tmp_path, tiny_short_run, edit, needle):
     cand, map_path = tmp_path / "port.npz", tmp_path / "port.map.toml"
     write_foreign(tiny_short_run.free, cand)
     write_map(map_path)
     map_path.write_text(edit(map_path.read_text()))
-    report = REPORTS / "compare-port.json"
-    before = report.read_bytes() if report.exists() else None
-    proc = harness("compare", str(tiny_short_run.reference), str(cand), "--map", str(map_path))
+    report = tmp_path / "compare-port.json"
+    report.write_text("earlier")
+    proc = harness("compare", str(tiny_short_run.reference), str(cand), "--map", str(map_path), "--json", str(report))
     assert proc.returncode == 2
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
-    assert (report.read_bytes() if report.exists() else None) == before
+    assert report.read_text() == "earlier"
 
 
 def test_documented_example_map_loads():
@@ -119,7 +117,7 @@ def test_documented_example_map_loads():
     entries = load_map(ROOT / "docs" / "example.map.toml")
     assert len(entries) == 11
     assert entries[4].pattern().match("step7.cond.velocity").group("step") == "7"
-    assert entries[4].stage_for({"step": "7"}) == "cfm/step_07/dit/velocity"
+    assert entries[4].stage_for({"step": "7"}) == "cfm/seg_00/step_07/dit/velocity"
 
 
 def test_export_inputs_for_a_port(tmp_path, tiny_short_run):
@@ -134,8 +132,12 @@ def test_export_inputs_for_a_port(tmp_path, tiny_short_run):
         assert sorted(npz.files) == sorted(st)
     meta = json.loads((tmp_path / "in" / "inputs.json").read_text())
     with Trace(tiny_short_run.reference) as ref:
-        assert np.array_equal(st["noise"], ref.read("inputs/noise"))
-        assert np.array_equal(st["mu"], ref.read("cfm/mu"))
-        assert st["t_schedule"].tolist() == [float(ref.read(f"cfm/step_{k:02d}/dit/in/t")[0]) for k in range(3)]
-    assert meta["steps"] == 3 and meta["tensors"]["noise"]["layout"] == "B C T"
+        assert np.array_equal(st["cfm.seg_00.noise"], ref.read("cfm/seg_00/noise"))
+        assert np.array_equal(st["cfm.seg_00.mu"], ref.read("cfm/seg_00/mu"))
+        t_span = ref.read("cfm/seg_00/t_span")
+        assert st["cfm.t_fed"].tolist() == [float(ref.read(f"cfm/seg_00/step_{k:02d}/dit/in/t")[0]) for k in range(3)]
+        assert st["cfm.dt"].tolist() == [float(np.float32(t_span[k + 1]) - np.float32(t_span[k])) for k in range(3)]
+    assert meta["tensors"]["cfm.seg_00.noise"]["layout"] == "B C T"
+    assert meta["tensors"]["inputs.prompt_mel"]["parts"] == ["s2mel", "cfm", "vocoder"]
+    assert meta["config"]["cfm"]["steps"] == 3
     assert all(v.dtype == np.float32 for v in st.values())

@@ -26,17 +26,18 @@ def test_indextts_onnx_against_upstream_step_by_step():
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.startswith("PASS: all ") and "compared stages" in proc.stdout.splitlines()[0]
     data = json.loads((ROOT / "reports" / "compare-indextts_onnx-tiny-onnx.json").read_text())
+    assert data["rule"] == "floors"
     by = {s["label"]: s for s in data["stages"]}
     f = float
     # the final mel, with the same injected noise, on upstream's float32 noise level
-    mel = by["vocoder/bigvgan_in"]
+    mel = by["vocoder/seg_00/bigvgan_in"]
     assert f(mel["propagated"]["rel_l2"]) < 1e-5 and f(mel["propagated"]["rmse"]) <= f(mel["propagated_allowed"])
     # the port feeds the DiT the scheduled t where upstream accumulates t + dt: visible per step...
-    t_diff = {k: f(by[f"cfm/step_{k:02d}/dit/in/t (cond)"]["propagated"]["max_abs"]) for k in range(25)}
+    t_diff = {k: f(by[f"cfm/seg_00/step_{k:02d}/dit/in/t (cond)"]["propagated"]["max_abs"]) for k in range(25)}
     assert any(d > 0 for d in t_diff.values())
     # ...and weighed against upstream's own float32 schedule error, which the float64 floor shows
     for k in range(25):
-        v = by[f"cfm/step_{k:02d}/dit/velocity (cond)"]
+        v = by[f"cfm/seg_00/step_{k:02d}/dit/velocity (cond)"]
         assert v["status"] == "pass", (k, v["propagated"]["rel_l2"], v["propagated_floor"]["rel_l2"])
     # the port provides the DiT's inputs and output, not its internals: those are listed, not errors
     assert any(s["status"] == "missing" for s in data["stages"])

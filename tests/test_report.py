@@ -22,8 +22,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 def make_report(tmp_path: Path, run, name: str) -> Path:
     out = tmp_path / f"{name}.html"
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(run.reference), str(run.free),
-                           "--forced", str(run.forced), "--reference64", str(run.reference64),
-                           "--oracle64", str(run.oracle64), "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
+                           "--forced", str(run.forced), "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode in (0, 1), proc.stderr
     return out
 
@@ -66,5 +65,5 @@ def test_faulty_report_marks_the_first_divergence(tmp_path, tiny_short_fault_run
     check_page(html, dom, log)
     assert 'class="verdict fail"' in html
     row = re.search(r'<tr class="fail" id="first-divergence"><td class="n">\d+</td><td>([^<]+)</td>', html)
-    assert row and row.group(1) == "cfm/step_00/dit/final_layer/shift (cond)"
-    assert "difference histogram: cfm/step_00/dit/final_layer/shift (cond)" in html
+    assert row and row.group(1) == "cfm/seg_00/step_00/dit/final_layer/shift (cond)"
+    assert "difference histogram: cfm/seg_00/step_00/dit/final_layer/shift (cond)" in html

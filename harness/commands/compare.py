@@ -1,80 +1,69 @@
-"""Compare a candidate trace with a reference trace, stage by stage, and name the first divergence.
+"""Compare a candidate with a reference, stage by stage, and name the first divergence.
 
-With no traces, compares upstream with our reimplementation on the embedded default: it captures
-upstream (float32, and float64 for the noise floors) and replays our code (free-running and
-teacher-forced, plus a float64 oracle) once, caches the traces under reports/cache/, then prints the
-verdict line and the table. --fault switches on a real porting bug in our reimplementation.
+A porter's workflow:  harness capture -o ref.h5  ->  harness export-inputs ref.h5 -o inputs/  ->  run the
+port on those inputs, dump its tensors  ->  harness compare ref.h5 port.safetensors --map port.map.toml
+(docs/example.map.toml is a commented map; `harness stages --schema` lists every stage).
 
-Exit 0 when every stage is within tolerance, 1 when some stage diverges, 2 on bad input.
+With no traces, compares upstream with our reimplementation on the embedded default: it captures upstream
+(with its noise floors) and replays our code (free-running and teacher-forced) once, caches the traces,
+then prints the verdict line and the table. --fault switches on a real porting bug in our
+reimplementation (`harness faults` lists them).
+
+Exit 0 when every compared stage is within tolerance, 1 when some stage diverges (or nothing was
+compared), 2 on bad input, 3 on an internal error.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shlex
+import sys
 from pathlib import Path
 
-from harness import junit, summary, tolerance
+from harness import junit, stages, summary, tolerance
 from harness.commands.common import add_model_flags, config_from
 from harness.compare import compare_traces, open_traces
 from harness.console import render
 from harness.errors import UserError
-from harness.trace import Trace
+from harness.paths import reports_dir
 
-REPORTS = Path(__file__).resolve().parent.parent.parent / "reports"
+PIPED_ROWS = 40
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare two traces (or upstream vs reimpl on the embedded default)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("traces", nargs="*", type=Path, metavar="REF CAND", help="reference and candidate traces")
-    p.add_argument("--stage", default=None, help="a group (dit, lr, inputs), a path prefix (dit/block_03) or a glob")
+    p.add_argument("--stage", default=None,
+                   help="a group (a part, dit, lr), a path prefix (dit/block_03) or a glob")
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
                    help="switch on a porting fault in reimpl (see `harness faults`); repeatable")
     p.add_argument("--map", type=Path, default=None,
-                   help="a TOML map from a foreign CAND's tensor names/layouts (safetensors, npz, .npy folder) to our stages")
-    g = p.add_argument_group("more traces, for local error and noise floors (explicit traces only)")
-    g.add_argument("--forced", type=Path, help="the candidate's teacher-forced trace")
-    g.add_argument("--reference64", type=Path, help="the reference captured again in float64")
-    g.add_argument("--oracle64", type=Path, help="a float64 teacher-forced oracle run from the reference")
+                   help="a TOML map from a foreign CAND's tensor names/layouts (safetensors, npz, .npy folder) "
+                        "to our stages (see docs/example.map.toml)")
+    p.add_argument("--forced", type=Path, help="the candidate's teacher-forced trace (explicit traces only)")
     o = p.add_argument_group("output")
     o.add_argument("--json", type=Path, default=None, help="JSON summary path (default reports/compare-*.json)")
     o.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
     o.add_argument("--html", type=Path, default=None, help="HTML report path (default: beside the JSON summary)")
     o.add_argument("--no-html", action="store_true", help="do not write the HTML report")
     o.add_argument("--tolerances", type=Path, default=None, help="TOML file of per-stage tolerance overrides")
-    o.add_argument("--rows", type=int, default=None, help="print at most this many table rows")
+    o.add_argument("--rows", type=int, default=None,
+                   help=f"print at most this many table rows, around the first divergence (default: all on a "
+                        f"terminal, {PIPED_ROWS} when piped)")
     add_model_flags(p)
     p.set_defaults(run=run)
-
-
-def foreign_candidate(reference: Path, candidate: Path, map_path: Path | None) -> Path:
-    """Convert a port's tensors into a trace of our schema (cached by file identity) and say what is missing."""
-    import sys
-
-    from harness import foreign
-
-    if map_path is None:
-        raise UserError(f"{candidate} is not an HDF5 trace: give --map MAP to say what its tensors are")
-    if not candidate.exists():
-        raise UserError(f"candidate not found: {candidate}")
-    foreign.load_map(map_path)  # a bad map is bad input before anything is read
-    out = REPORTS / "cache" / "foreign" / f"{candidate.stem}-{foreign.cache_name(candidate, map_path)}.h5"
-    with Trace(reference) as ref:
-        _, notes = foreign.convert(ref, candidate, map_path, out)
-    for note in notes:
-        print(f"map: {note}", file=sys.stderr)
-    return out
 
 
 def reproduce(args: argparse.Namespace) -> str:
     """The command line that reproduces this comparison, for the report."""
     words = ["harness", "compare", *map(str, args.traces)]
-    for flag, value in (("--map", args.map), ("--forced", args.forced), ("--reference64", args.reference64),
-                        ("--oracle64", args.oracle64), ("--stage", args.stage), ("--tolerances", args.tolerances)):
+    for flag, value in (("--map", args.map), ("--forced", args.forced), ("--stage", args.stage),
+                        ("--tolerances", args.tolerances)):
         if value is not None:
             words += [flag, str(value)]
     if not args.traces:
-        words += ["--config", args.config, "--seed", str(args.seed)]
+        words += ["--config", args.config, "--seed", str(args.seed), "--detail", args.detail]
         if args.steps is not None:
             words += ["--steps", str(args.steps)]
         for flag, value in (("--checkpoints", args.checkpoints), ("--reference-src", args.reference_src)):
@@ -85,46 +74,66 @@ def reproduce(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
-def run(args: argparse.Namespace) -> int:
-    from harness import schema
+def _name(args: argparse.Namespace, cfg=None) -> str:
+    """A report name that differs whenever the inputs or options do."""
+    if cfg is None:
+        ident = hashlib.sha256(repr([str(Path(p).resolve()) for p in args.traces] + [str(args.map), args.stage]
+                                    ).encode()).hexdigest()[:8]
+        return f"compare-{args.traces[1].stem}-{ident}"
+    name = f"compare-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}"
+    name += "".join(f"-{f}" for f in args.fault) + ("" if args.detail == "default" else f"-{args.detail}")
+    if args.stage:
+        name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
+    return name
 
-    schema.selector(args.stage)  # an unknown stage is bad input before anything runs
+
+def _outputs(args: argparse.Namespace, name: str) -> dict[str, Path | None]:
+    json_path = args.json or reports_dir() / f"{name}.json"
+    html = None if args.no_html else (args.html or json_path.with_suffix(".html"))
+    return {"--json": json_path, "--html": html, "--junit": args.junit}
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.files import refuse_overlap
+
+    stages.selector(args.stage)  # an unknown stage is bad input before anything runs
     tols = tolerance.load(args.tolerances)
+    if args.rows is not None and args.rows < 0:
+        raise UserError("--rows must be 0 or more")
     if len(args.traces) not in (0, 2):
         raise UserError("give both REF and CAND traces, or neither for the embedded default")
     if args.traces:
         if args.fault:
             raise UserError("--fault applies to the embedded default (no REF CAND given)")
+        outputs = _outputs(args, _name(args))
+        refuse_overlap(outputs, {"REF": args.traces[0], "CAND": args.traces[1], "--forced": args.forced,
+                                 "--map": args.map, "--tolerances": args.tolerances})
         candidate = args.traces[1]
         if args.map is not None or candidate.suffix != ".h5":
-            candidate = foreign_candidate(args.traces[0], candidate, args.map)
-        paths = dict(reference=args.traces[0], candidate=candidate, forced=args.forced,
-                     reference64=args.reference64, oracle64=args.oracle64)
-        name = f"compare-{args.traces[1].stem}"
+            from harness.console import progress
+            from harness.foreign import foreign_candidate
+
+            candidate = foreign_candidate(args.traces[0], candidate, args.map, log=progress)
+        paths = dict(reference=args.traces[0], candidate=candidate, forced=args.forced)
     else:
-        from harness import embedded
-        from reimpl import faults
+        from harness.commands import models
 
         for f in args.fault:
-            faults.get(f)
+            stages.fault(f)
         cfg = config_from(args)
-        r = embedded.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
-                            faults=tuple(args.fault))
-        paths = r.roles()
-        name = f"compare-{cfg.name}" + "".join(f"-{f}" for f in args.fault)
-    if args.stage:
-        name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
-    json_path = args.json or REPORTS / f"{name}.json"
+        outputs = _outputs(args, _name(args, cfg))
+        refuse_overlap(outputs, {"--tolerances": args.tolerances})
+        paths = models.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
+                              faults=tuple(args.fault), detail=args.detail).roles()
     with open_traces(**paths) as traces:
         comparison = compare_traces(traces, stage=args.stage, tolerances=tols)
-        render(comparison, max_rows=args.rows)
-        out = summary.write(comparison, json_path)
-        print(f"summary: {out}")
-        if not args.no_html:
+        rows = args.rows if args.rows is not None else (None if sys.stdout.isatty() else PIPED_ROWS)
+        render(comparison, max_rows=rows)
+        print(f"summary: {summary.write(comparison, outputs['--json'])}")
+        if outputs["--html"] is not None:
             from harness import html_report
 
-            page = html_report.write(comparison, traces, args.html or json_path.with_suffix(".html"), reproduce(args))
-            print(f"report: {page}")
+            print(f"report: {html_report.write(comparison, traces, outputs['--html'], reproduce(args))}")
     if args.junit:
         print(f"junit: {junit.write(comparison, args.junit)}")
     return comparison.exit_code

@@ -1,18 +1,14 @@
-"""Write everything a port needs to replay a reference trace exactly: recorded noise, prompt mel,
-content features, style vector, the length-regulated condition, the t schedule upstream fed the DiT,
-and the configuration, as safetensors and npz (same names), plus inputs.json describing each tensor.
+"""Write what a port needs to run a part (or the whole pipeline) on a reference's exact inputs.
 
-Names, dtypes (float32) and layouts:
-  noise            [1, 80, T]       B C T   start noise z (times temperature); x_init is it with prompt frames zeroed
-  prompt_mel       [1, 80, Tp]      B C T   speaker mel from upstream's mel function (the CFM prompt)
-  prompt_content   [1, Np, C_in]    B T C   speaker content features (length regulator input, prompt half)
-  target_content   [1, Nt, C_in]    B T C   content features of the text (length regulator input, target half)
-  style            [1, 192]         B C     speaker style vector
-  mu               [1, T, C]        B T C   cfm/mu: concat of both length-regulator outputs (to test the CFM alone)
-  t_schedule       [steps]          -       the t upstream fed the DiT at each step (accumulated t + dt, float32)
-  t_span           [steps + 1]      -       torch.linspace(0, 1, steps + 1), the nominal schedule
-  speaker_wav      [1, S]           B S     the speaker recording at the mel rate
-A port that injects this noise can be compared to float32 noise level; without it, not at all.
+For each part, the boundary stages it consumes from earlier parts, its recorded random draws and the
+stages it declares a port needs (the CFM's schedule, its condition), plus extras a part derives (the
+CFM's per-step dt and the t upstream fed), as float32 safetensors and npz (same names), and inputs.json
+describing each tensor: the stage it comes from, its layout, shape, meaning, and which parts consume it.
+A port that injects the recorded draws can be compared to float32 noise level; one that draws its own
+cannot be compared at all. The names are the stage paths with '/' replaced by '.'.
+
+  harness export-inputs ref.h5 -o ref-inputs/              every part's inputs
+  harness export-inputs ref.h5 -o cfm-inputs/ --part cfm   what the CFM alone needs
 """
 from __future__ import annotations
 
@@ -22,15 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import stages
 from harness.errors import UserError
-from harness.summary import write_text
+from harness.files import atomic, write_text
+from harness.pipeline import boundary_inputs
 from harness.trace import Trace
-
-SOURCES = {
-    "noise": ("inputs/noise", "B C T"), "prompt_mel": ("inputs/prompt_mel", "B C T"),
-    "prompt_content": ("inputs/prompt_content", "B T C"), "target_content": ("inputs/target_content", "B T C"),
-    "style": ("inputs/style", "B C"), "mu": ("cfm/mu", "B T C"), "speaker_wav": ("inputs/speaker_wav", "B S"),
-}
 
 
 def add_parser(sub) -> None:
@@ -38,48 +30,59 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("trace", type=Path, help="a reference trace from `harness capture`")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder to write into")
+    p.add_argument("--part", default=None, help=f"one part: {', '.join(p.name for p in stages.PARTS)}")
     p.set_defaults(run=run)
 
 
-def collect(ref: Trace) -> tuple[dict[str, np.ndarray], dict]:
+def _name(path: str) -> str:
+    return path.replace("/", ".")
+
+
+def collect(ref: Trace, parts) -> tuple[dict[str, np.ndarray], dict]:
     tensors: dict[str, np.ndarray] = {}
-    described = {}
-    for name, (path, layout) in SOURCES.items():
-        if path not in ref:
-            raise UserError(f"{ref.path}: no {path}; is this a reference trace from `harness capture`?")
-        tensors[name] = np.ascontiguousarray(ref.read(path), dtype=np.float32)
-        described[name] = {"stage": path, "layout": layout, "shape": list(tensors[name].shape), "dtype": "float32"}
+    described: dict[str, dict] = {}
+    paths = [s.path for s in ref.stages()]
+    for part in parts:
+        wanted = boundary_inputs(part, paths) + [p for p in paths if any(
+            stages.StageSpec(t, "").regex.match(p) for t in part.exports)]
+        for path in wanted:
+            name = _name(path)
+            if name not in tensors:
+                data = ref.read(path)
+                tensors[name] = np.ascontiguousarray(data, dtype=np.float32 if data.dtype.kind == "f" else data.dtype)
+                spec = stages.spec_for(path)
+                described[name] = {"stage": path, "layout": spec.layout, "shape": list(data.shape),
+                                   "dtype": str(tensors[name].dtype), "meaning": spec.doc, "parts": []}
+            described[name]["parts"].append(part.name)
+        if part.extras is not None:
+            for name, (value, meaning) in part.extras(lambda p: ref.read(p) if p in ref else None).items():
+                key = f"{part.name}.{name}"
+                tensors[key] = np.ascontiguousarray(value)
+                described[key] = {"layout": "N", "shape": list(value.shape), "dtype": str(value.dtype),
+                                  "meaning": meaning, "parts": [part.name]}
     cfg = ref.provenance.get("config_json") or {}
-    steps = int(cfg.get("steps", 0))
-    t_fed = [float(ref.read(f"cfm/step_{k:02d}/dit/in/t")[0]) for k in range(steps) if f"cfm/step_{k:02d}/dit/in/t" in ref]
-    tensors["t_schedule"] = np.asarray(t_fed, dtype=np.float32)
-    tensors["t_span"] = np.linspace(0, 1, steps + 1, dtype=np.float32)
-    described["t_schedule"] = {"layout": "-", "shape": [len(t_fed)], "dtype": "float32",
-                               "meaning": "t fed to the DiT at each step (upstream accumulates t + dt)"}
-    described["t_span"] = {"layout": "-", "shape": [steps + 1], "dtype": "float32", "meaning": "linspace(0, 1, steps+1)"}
-    meta = {
-        "format": "indextts-parity-inputs", "version": 1, "reference": str(ref.path), "tensors": described,
-        "config": cfg, "steps": steps, "cfg_rate": cfg.get("cfg_rate"), "temperature": cfg.get("temperature"),
-        "prompt_frames": int(tensors["prompt_mel"].shape[-1]), "total_frames": int(tensors["noise"].shape[-1]),
-        "provenance": ref.provenance,
-    }
+    meta = {"format": "indextts-parity-inputs", "version": 2, "reference": str(ref.path), "tensors": described,
+            "config": cfg, "provenance": ref.provenance}
     return tensors, meta
 
 
 def run(args: argparse.Namespace) -> int:
     from safetensors.numpy import save_file
 
+    parts = stages.PARTS if args.part is None else (stages.part(args.part),)
     with Trace(args.trace) as ref:
-        tensors, meta = collect(ref)
+        tensors, meta = collect(ref, parts)
+    if not tensors:
+        raise UserError(f"{args.trace} holds none of the stages {args.part or 'any part'} consumes")
     out: Path = args.output
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "inputs.safetensors.partial"
-    save_file(tensors, str(tmp))
-    tmp.replace(out / "inputs.safetensors")
-    with open(out / "inputs.npz.partial", "wb") as f:
+    with atomic(out / "inputs.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    with atomic(out / "inputs.npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, **tensors)
-    (out / "inputs.npz.partial").replace(out / "inputs.npz")
     write_text(json.dumps(meta, indent=1, default=str) + "\n", out / "inputs.json")
     print(f"wrote {out / 'inputs.safetensors'}, {out / 'inputs.npz'} and {out / 'inputs.json'} "
-          f"({len(tensors)} tensors, {meta['steps']} steps, {meta['total_frames']} frames)")
+          f"({len(tensors)} tensors for {', '.join(p.name for p in parts)})")
     return 0

@@ -7,10 +7,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import tolerance
-from harness.commands.compare import REPORTS, foreign_candidate
+from harness import stages, tolerance
 from harness.compare import compare_traces, open_traces
-from harness.errors import UserError
+from harness.paths import reports_dir
 
 
 def add_parser(sub) -> None:
@@ -21,29 +20,30 @@ def add_parser(sub) -> None:
     p.add_argument("--stage", default=None)
     p.add_argument("--map", type=Path, default=None, help="map for a foreign candidate (see harness compare)")
     p.add_argument("--forced", type=Path)
-    p.add_argument("--reference64", type=Path)
-    p.add_argument("--oracle64", type=Path)
     p.add_argument("--tolerances", type=Path, default=None)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness import html_report, schema
+    from harness import html_report
     from harness.commands.compare import reproduce
+    from harness.files import refuse_overlap
 
-    schema.selector(args.stage)
+    stages.selector(args.stage)
     tols = tolerance.load(args.tolerances)
+    out = args.output or reports_dir() / f"report-{args.candidate.stem}.html"
+    refuse_overlap({"--output": out}, {"REF": args.reference, "CAND": args.candidate, "--forced": args.forced,
+                                       "--map": args.map, "--tolerances": args.tolerances})
     candidate = args.candidate
     if args.map is not None or candidate.suffix != ".h5":
-        candidate = foreign_candidate(args.reference, candidate, args.map)
-    if not args.reference.exists():
-        raise UserError(f"trace not found: {args.reference}")
-    out = args.output or REPORTS / f"report-{args.candidate.stem}.html"
-    with open_traces(args.reference, candidate, args.forced, args.reference64, args.oracle64) as traces:
+        from harness.console import progress
+        from harness.foreign import foreign_candidate
+
+        candidate = foreign_candidate(args.reference, candidate, args.map, log=progress)
+    with open_traces(args.reference, candidate, args.forced) as traces:
         comparison = compare_traces(traces, stage=args.stage, tolerances=tols)
         ns = argparse.Namespace(traces=[args.reference, args.candidate], map=args.map, forced=args.forced,
-                                reference64=args.reference64, oracle64=args.oracle64, stage=args.stage,
-                                tolerances=args.tolerances)
+                                stage=args.stage, tolerances=args.tolerances)
         html_report.write(comparison, traces, out, reproduce(ns))
     print(f"report: {out}")
     return comparison.exit_code

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from harness import schema
+from harness import stages as schema
 from harness.errors import UserError
 from harness.trace import Trace
 
@@ -21,15 +22,17 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    # piped output is never cut to 80 columns: a stage name or number is never truncated
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 250)
     table = Table(box=None, header_style="bold")
     if args.schema or args.trace is None:
         if args.trace is None and not args.schema:
             raise UserError("give a TRACE, or --schema")
-        for col in ("template", "layout", "cfg", "derived", "meaning"):
+        for col in ("template", "layout", "cfg", "derived", "kind", "detail", "meaning"):
             table.add_column(col, no_wrap=col != "meaning")
         for s in schema.STAGES:
-            table.add_row(s.template, s.layout, s.cfg, "yes" if s.derived else "", s.doc)
+            kind = s.kind + (", draw" if s.draw else "") + (f", stand-in for {s.stand_in}" if s.stand_in else "")
+            table.add_row(s.template, s.layout, s.cfg, "yes" if s.derived else "", kind, s.detail, s.doc)
         console.print(table)
         return 0
     select = schema.selector(args.stage)
@@ -42,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         p = trace.provenance
         console.print(f"{trace.path}: {len(shown)} stages; {p.get('implementation', '?')} "
                       f"({p.get('reference_version') or p.get('mode', '')}), config {p.get('config')}, "
-                      f"seed {p.get('seed')}, {p.get('dtype')}" + ("" if trace.complete else "; INCOMPLETE (interrupted)"))
+                      f"seed {p.get('seed')}, {p.get('dtype')}, detail {(p.get('detail') or {}).get('level', 'full')}, "
+                      f"noise floors {'yes' if trace.has_floors else 'no'}"
+                      + ("" if trace.complete else "; INCOMPLETE (interrupted)"))
         console.print(table)
     return 0

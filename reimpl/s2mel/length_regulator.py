@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.configs import S2MelConfig
-from harness.schema import lr_path
+from harness.stages.s2mel import S2MelConfig
 from reimpl import faults
 from reimpl.params import Params, conv1d, linear
 
@@ -19,33 +18,33 @@ P = "length_regulator"
 
 def _norm(p: Params, index: int, x: torch.Tensor) -> torch.Tensor:
     w, b = p[f"{P}.model.{index}.weight"], p[f"{P}.model.{index}.bias"]
-    if faults.active("length_regulator.layer_norm"):
+    if faults.active("s2mel.length_regulator.layer_norm"):
         # the port's bug: normalise each frame over channels only
         return F.layer_norm(x.transpose(1, 2), (x.shape[1],), w, b, eps=1e-5).transpose(1, 2)
     # one group: statistics over channels and time together, then a per-channel affine
     return F.group_norm(x, 1, w, b, eps=1e-5)
 
 
-def _conv_blocks(p: Params, cfg: S2MelConfig, x: torch.Tensor, half: str, tap) -> torch.Tensor:
+def _conv_blocks(p: Params, cfg: S2MelConfig, x: torch.Tensor, at: str, tap) -> torch.Tensor:
     for k in range(len(cfg.lr_sampling_ratios)):
         x = conv1d(p, f"{P}.model.{3 * k}", x, padding=1)
         x = F.mish(_norm(p, 3 * k + 1, x))
-        x = tap(lr_path(half, f"block_{k}"), x)
+        x = tap(f"{at}/block_{k}", x)
     return x
 
 
-def run_length_regulator(p: Params, cfg: S2MelConfig, content: torch.Tensor, ylen: int, half: str, tap) -> torch.Tensor:
-    """content [B, T_codes, C_in] -> condition [B, ylen, C]."""
-    content = tap(lr_path(half, "in"), content)
-    x = tap(lr_path(half, "proj"), linear(p, f"{P}.content_in_proj", content))
+def run_length_regulator(p: Params, cfg: S2MelConfig, content: torch.Tensor, ylen: int, at: str, tap) -> torch.Tensor:
+    """content [B, T_codes, C_in] -> condition [B, ylen, C]; `at` is the half's stage prefix."""
+    content = tap(f"{at}/in", content)
+    x = tap(f"{at}/proj", linear(p, f"{P}.content_in_proj", content))
     x = x.transpose(1, 2)  # B C T
-    if faults.active("length_regulator.conv_before_interp"):
-        x = _conv_blocks(p, cfg, x, half, tap)
-        x = tap(lr_path(half, "interp"), F.interpolate(x, size=ylen, mode="nearest"))
+    if faults.active("s2mel.length_regulator.conv_before_interp"):
+        x = _conv_blocks(p, cfg, x, at, tap)
+        x = tap(f"{at}/interp", F.interpolate(x, size=ylen, mode="nearest"))
     else:
-        x = tap(lr_path(half, "interp"), F.interpolate(x, size=ylen, mode="nearest"))
-        x = _conv_blocks(p, cfg, x, half, tap)
+        x = tap(f"{at}/interp", F.interpolate(x, size=ylen, mode="nearest"))
+        x = _conv_blocks(p, cfg, x, at, tap)
     n_blocks = len(cfg.lr_sampling_ratios)
-    x = tap(lr_path(half, "out_conv"), conv1d(p, f"{P}.model.{3 * n_blocks}", x))
+    x = tap(f"{at}/out_conv", conv1d(p, f"{P}.model.{3 * n_blocks}", x))
     mask = (torch.arange(ylen) < ylen).to(x.dtype)[None, :, None]  # every frame is valid for B = 1
-    return tap(lr_path(half, "out"), x.transpose(1, 2) * mask)
+    return tap(f"{at}/out", x.transpose(1, 2) * mask)

@@ -8,8 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.configs import S2MelConfig
-from harness.schema import dit_path
+from harness.stages.cfm import CfmConfig
 from reimpl.params import Params
 
 W = "cfm.estimator.wavenet"
@@ -25,8 +24,8 @@ def reflect_conv(p: Params, prefix: str, x: torch.Tensor, dilation: int = 1) -> 
     return F.conv1d(x, weight, p[f"{prefix}.conv.conv.bias"], dilation=dilation)
 
 
-def run_wavenet(p: Params, cfg: S2MelConfig, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor,
-                step: int, tap) -> torch.Tensor:
+def run_wavenet(p: Params, cfg: CfmConfig, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor,
+                at: str, tap) -> torch.Tensor:
     """x [B, H, T], mask [B, 1, T], g [B, H, 1] (the time condition) -> the masked sum of skips."""
     hidden = cfg.wavenet_hidden
     cond = reflect_conv(p, f"{W}.cond_layer", g)
@@ -35,10 +34,10 @@ def run_wavenet(p: Params, cfg: S2MelConfig, x: torch.Tensor, mask: torch.Tensor
         h = reflect_conv(p, f"{W}.in_layers.{i}", x, dilation=cfg.wavenet_dilation**i)
         a = h + cond[:, 2 * hidden * i : 2 * hidden * (i + 1)]
         acts = torch.tanh(a[:, :hidden]) * torch.sigmoid(a[:, hidden:])
-        res_skip = tap(dit_path(step, f"wavenet/layer_{i}"), reflect_conv(p, f"{W}.res_skip_layers.{i}", acts))
+        res_skip = tap(f"{at}/wavenet/layer_{i}", reflect_conv(p, f"{W}.res_skip_layers.{i}", acts))
         if i < cfg.wavenet_layers - 1:
             x = (x + res_skip[:, :hidden]) * mask
             out = out + res_skip[:, hidden:]
         else:
             out = out + res_skip
-    return tap(dit_path(step, "wavenet/out"), out * mask)
+    return tap(f"{at}/wavenet/out", out * mask)

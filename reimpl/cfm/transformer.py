@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.schema import block_path, dit_path
 from reimpl import faults
 from reimpl.params import Params, linear
 
@@ -45,7 +44,7 @@ def rope_table(positions: int, head_dim: int, dtype: torch.dtype, base: float = 
 
 def apply_rope(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """Rotate interleaved pairs of x [B, T, H, Dh] by the angles of their position, in float32."""
-    if faults.active("dit.rope_halves"):
+    if faults.active("cfm.transformer.rope_halves"):
         return _rope_rotate_half(x, table)
     pairs = x.float().reshape(*x.shape[:-1], -1, 2)
     cos, sin = table[None, :, None, :, 0], table[None, :, None, :, 1]
@@ -76,27 +75,27 @@ def feed_forward(p: Params, prefix: str, x: torch.Tensor) -> torch.Tensor:
 
 
 def skip_merge(p: Params, prefix: str, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-    if faults.active("dit.uvit_skip_add"):
+    if faults.active("cfm.transformer.uvit_skip_add"):
         return x + skip  # the port's bug: a ResNet-style sum where upstream concatenates and projects
     return linear(p, f"{prefix}.skip_in_linear", torch.cat([x, skip], dim=-1))
 
 
 def run_transformer(p: Params, depth: int, heads: int, x: torch.Tensor, t1: torch.Tensor, mask: torch.Tensor,
-                    step: int, tap) -> torch.Tensor:
-    """x [B, T, D] with t1 [B, 1, D] -> the adaptive final norm of the last block's output."""
+                    at: str, tap) -> torch.Tensor:
+    """x [B, T, D] with t1 [B, 1, D] -> the adaptive final norm of the last block's output; `at` is the DiT prefix."""
     table = rope_table(x.shape[1], x.shape[-1] // heads, x.dtype)
     pushed: list[torch.Tensor] = []
     for i in range(depth):
-        prefix = f"{T}.layers.{i}"
+        prefix, here = f"{T}.layers.{i}", f"{at}/block_{i:02d}"
         if i > depth // 2:
-            x = tap(block_path(step, i, "skip_in"), skip_merge(p, prefix, x, pushed.pop()))
-        normed = tap(block_path(step, i, "attn_norm"), adaptive_norm(p, f"{prefix}.attention_norm", x, t1))
-        h = x + tap(block_path(step, i, "attn_out"), attention(p, f"{prefix}.attention", normed, table, mask, heads))
-        normed = tap(block_path(step, i, "ffn_norm"), adaptive_norm(p, f"{prefix}.ffn_norm", h, t1))
-        x = tap(block_path(step, i, "out"), h + tap(block_path(step, i, "ffn_out"), feed_forward(p, f"{prefix}.feed_forward", normed)))
+            x = tap(f"{here}/skip_in", skip_merge(p, prefix, x, pushed.pop()))
+        normed = tap(f"{here}/attn_norm", adaptive_norm(p, f"{prefix}.attention_norm", x, t1))
+        h = x + tap(f"{here}/attn_out", attention(p, f"{prefix}.attention", normed, table, mask, heads))
+        normed = tap(f"{here}/ffn_norm", adaptive_norm(p, f"{prefix}.ffn_norm", h, t1))
+        x = tap(f"{here}/out", h + tap(f"{here}/ffn_out", feed_forward(p, f"{prefix}.feed_forward", normed)))
         if i < depth // 2:
             pushed.append(x)
-    return tap(dit_path(step, "final_norm"), adaptive_norm(p, f"{T}.norm", x, t1))
+    return tap(f"{at}/final_norm", adaptive_norm(p, f"{T}.norm", x, t1))
 
 
 def key_mask(lengths: torch.Tensor, t: int) -> torch.Tensor:

@@ -1,0 +1,97 @@
+"""Writing files so that nothing is lost: unique temporaries created exclusively, renamed into place.
+
+Every output of the harness (traces, reports, exported inputs, cached weights) goes through here, so an
+interrupted run never leaves a half-written file under a final name and never writes through a symlink
+or over one of its own inputs.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from harness.errors import UserError
+
+
+def temporary_beside(final: Path) -> Path:
+    """A new, empty, uniquely named file next to `final` (`NAME.<random>.partial`), created exclusively."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=final.name + ".", suffix=".partial", dir=final.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes it private; an output is as readable as any new file
+    os.close(fd)
+    return Path(name)
+
+
+def check_target(final: Path) -> None:
+    """An output may replace a regular file, never a directory, a device, a FIFO or a symlink."""
+    try:
+        st = os.lstat(final)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise UserError(f"{final} is a symbolic link; refusing to write through it (give another output path)")
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{final} exists and is not a regular file; refusing to replace it")
+
+
+def publish(tmp: Path, final: Path) -> Path:
+    """Move a finished temporary into place atomically."""
+    check_target(final)
+    os.replace(tmp, final)
+    return final
+
+
+@contextlib.contextmanager
+def atomic(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it becomes `final`, on failure it is removed."""
+    final = Path(final)
+    check_target(final)
+    tmp = temporary_beside(final)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    publish(tmp, final)
+
+
+def write_text(text: str, final: str | Path) -> Path:
+    """Write a text output atomically; a character device (`/dev/stdout`, `/dev/null`) is written through."""
+    final = Path(final)
+    try:
+        if stat.S_ISCHR(os.stat(final).st_mode):
+            with open(final, "w") as f:
+                f.write(text)
+            return final
+    except FileNotFoundError:
+        pass
+    with atomic(final) as tmp:
+        tmp.write_text(text)
+    return final
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """True when two paths reach the same file (through a symlink, a hard link or `..`)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_overlap(outputs: dict[str, Path | None], inputs: dict[str, Path | None]) -> None:
+    """Bad input when an output would overwrite an input, or two outputs name the same file."""
+    outs = [(k, Path(v)) for k, v in outputs.items() if v is not None]
+    ins = [(k, Path(v)) for k, v in inputs.items() if v is not None]
+    for name, out in outs:
+        for in_name, inp in ins:
+            if same_file(out, inp):
+                raise UserError(f"{name} {out} is the same file as the {in_name} {inp}; choose another output path")
+    for i, (name, out) in enumerate(outs):
+        for other, path in outs[i + 1 :]:
+            if same_file(out, path):
+                raise UserError(f"{name} and {other} are the same file ({out}); give them different paths")

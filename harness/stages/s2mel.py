@@ -1,0 +1,71 @@
+"""The `s2mel` part: the length regulator, content features at the code rate -> a condition per mel frame.
+
+It runs once on the speaker's content (the prompt half, infer_v2's `_get_speaker_conditioning`) and once
+per text segment on the generated content (the target half). Homes: `reference_hooks/s2mel.py` (upstream's
+InterpolateRegulator, hooked), `reimpl/s2mel/` (ours, with the faults' switch points).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.stages.spec import INTERNAL, FaultSpec, Part, PartConfig, StageSpec
+
+
+@dataclass(frozen=True)
+class S2MelConfig(PartConfig):
+    """config.yaml `s2mel.length_regulator`, and infer_v2's code-to-frame ratio."""
+
+    RUN_FIELDS = ("code_to_frame",)
+
+    lr_channels: int = 512
+    lr_in_channels: int = 1024
+    lr_sampling_ratios: tuple[int, ...] = (1, 1, 1, 1)
+    lr_codebook_size: int = 2048
+    code_to_frame: float = 1.72
+
+    def target_frames(self, n_codes: int) -> int:
+        """infer_v2's `(code_lens * 1.72).long()`: a float32 product, truncated (float64 differs for some lengths)."""
+        return int(np.float32(n_codes) * np.float32(self.code_to_frame))
+
+
+PROMPT = "s2mel/length_regulator/prompt"
+TARGET = "s2mel/seg_{seg}/length_regulator/target"
+
+_LR = (
+    ("in", "B T C", "content features in", False),
+    ("proj", "B T C", "content_in_proj", True),
+    ("interp", "B C T", "nearest interpolation to the mel length", True),
+    ("block_{layer}", "B C T", "Conv1d k3 -> GroupNorm(1) -> Mish", True),
+    ("out_conv", "B C T", "final 1x1 Conv1d", True),
+    ("out", "B T C", "masked output", False),
+)
+
+
+def _half(prefix: str) -> tuple[StageSpec, ...]:
+    return tuple(StageSpec(f"{prefix}/{name}", layout, doc=doc, detail=INTERNAL if inner else "boundary",
+                           group=prefix) for name, layout, doc, inner in _LR)
+
+
+STAGES = _half(PROMPT) + _half(TARGET)
+
+FAULTS = (
+    FaultSpec("s2mel.length_regulator.layer_norm",
+              "LayerNorm over channels at each frame where upstream has GroupNorm(1 group) over channels and time",
+              PROMPT + "/block_0"),
+    FaultSpec("s2mel.length_regulator.conv_before_interp",
+              "the conv stack runs at the content rate, before the interpolation to mel frames",
+              PROMPT + "/interp", "equals_stage"),
+)
+
+PART = Part(
+    name="s2mel",
+    doc="the length regulator: content features -> a condition at the mel frame rate (prompt and target halves)",
+    stages=STAGES,
+    consumes=("inputs/prompt_content", "inputs/prompt_mel", "inputs/seg_{seg}/target_content"),
+    produces=(PROMPT + "/out", TARGET + "/out"),
+    config=S2MelConfig,
+    faults=FAULTS,
+    groups={"lr": ("s2mel/*length_regulator/*",), "length_regulator": ("s2mel/*length_regulator/*",)},
+)
