@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# the upstream reference: its declared dependencies (torchaudio, transformers, CUDA extras) are not
 	# what its s2mel modules need, so it is installed without them and its real needs come from [model]
 	$(PIP) --no-deps indextts2-inference==2.1.1
+	# torchaudio's Python code (its wheels are CUDA builds that cannot load with CPU torch): imported bare
+	# by reference_hooks/upstream.py, never through its __init__
+	$(PIP) --no-deps torchaudio==2.9.1
 	# the third-party port compared in ports/: likewise without its model-download dependencies
 	$(PIP) --no-deps indextts-onnx==0.3.0
 	touch $(STAMP)

@@ -1,14 +1,21 @@
-"""Import the upstream `indextts` s2mel modules without running the package's heavy `__init__`.
+"""Import the upstream `indextts` modules (and torchaudio's Python code) without their heavy `__init__`s.
 
 `indextts/__init__.py` imports `infer_v2`, which needs the whole inference stack (transformers,
-torchaudio, a hub download). The s2mel modules need only torch, munch, einops and tqdm, so we
-register a bare package object whose `__path__` points at the real folder and import submodules
-through it. The code that runs is upstream's own, unmodified.
+torchaudio, a hub download). Each part's modules need much less, so we register a bare package object
+whose `__path__` points at the real folder and import submodules through it. torchaudio 2.9.1 (the
+version upstream's front end was written against) is a CUDA wheel whose C++ extension cannot load with
+CPU torch 2.13, but the Python code upstream calls (`transforms.Resample`, `compliance.kaldi.fbank`,
+`functional`) needs no extension: it is installed `--no-deps` and registered the same way, with a stub
+`torchaudio._extension` that says the extension is absent. Both bare packages carry a real `__spec__`
+(transformers calls `importlib.util.find_spec`). The code that runs is upstream's and torchaudio's own,
+unmodified.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.metadata
+import importlib.util
 import subprocess
 import sys
 import types
@@ -87,12 +94,59 @@ def load_upstream(reference_src: str | Path | None = None) -> UpstreamSource:
     if existing is None or list(getattr(existing, "__path__", [])) != [str(pkg_dir)]:
         for name in [n for n in sys.modules if n == "indextts" or n.startswith("indextts.")]:
             del sys.modules[name]
-        package = types.ModuleType("indextts")
-        package.__path__ = [str(pkg_dir)]
-        package.__file__ = str(pkg_dir / "__init__.py")
-        sys.modules["indextts"] = package
+        _bare_package("indextts", pkg_dir)
     _loaded = source
     return source
+
+
+def _bare_package(name: str, folder: Path) -> types.ModuleType:
+    """A package object for `folder` that does not run its `__init__.py`, with a real `__spec__`."""
+    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    spec.submodule_search_locations = [str(folder)]
+    package = importlib.util.module_from_spec(spec)
+    package.__path__ = [str(folder)]
+    package.__file__ = str(folder / "__init__.py")
+    sys.modules[name] = package
+    return package
+
+
+def _extension_absent(func):
+    """Stands in for torchaudio's decorators of functions that need its C++ extension."""
+
+    def unavailable(*_args, **_kwargs):
+        raise RuntimeError(f"torchaudio.{func.__name__} needs torchaudio's C++ extension, which is absent here")
+
+    return unavailable
+
+
+def load_torchaudio() -> types.ModuleType:
+    """`torchaudio` with `compliance.kaldi`, `functional` and `transforms` bound, its C++ extension absent."""
+    existing = sys.modules.get("torchaudio")
+    if existing is not None and getattr(existing, "_bare_for_indextts_parity", False):
+        return existing
+    try:
+        dist = importlib.metadata.distribution("torchaudio")
+    except importlib.metadata.PackageNotFoundError:
+        raise UserError("torchaudio's Python code is not installed: pip install --no-deps torchaudio==2.9.1 "
+                        "(make setup does it)") from None
+    folder = Path(dist.locate_file("torchaudio"))
+    ta = _bare_package("torchaudio", folder)
+    ta._bare_for_indextts_parity = True
+    ext = types.ModuleType("torchaudio._extension")
+    ext.__spec__ = importlib.machinery.ModuleSpec("torchaudio._extension", None)
+    ext._IS_TORCHAUDIO_EXT_AVAILABLE = False
+    ext._IS_RIR_AVAILABLE = False
+    ext._IS_ALIGN_AVAILABLE = False
+    ext.fail_if_no_align = _extension_absent
+    ext.fail_if_no_rir = _extension_absent
+    sys.modules["torchaudio._extension"] = ext
+    ta._extension = ext
+    for sub in ("compliance", "compliance.kaldi", "functional", "transforms"):
+        importlib.import_module(f"torchaudio.{sub}")
+    ta.compliance = sys.modules["torchaudio.compliance"]
+    ta.functional = sys.modules["torchaudio.functional"]
+    ta.transforms = sys.modules["torchaudio.transforms"]
+    return ta
 
 
 def import_module(name: str):

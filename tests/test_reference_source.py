@@ -48,3 +48,14 @@ def test_not_a_clone_is_user_error(tmp_path):
 
     with pytest.raises(UserError, match="no indextts/s2mel"):
         upstream.load_upstream(tmp_path)
+
+
+def test_torchaudio_python_code_runs_bare():
+    """torchaudio's own Resample and kaldi fbank, imported without its __init__ (no C++ extension)."""
+    probe = ("import sys, torch\nfrom reference_hooks.upstream import load_torchaudio\nta = load_torchaudio()\n"
+             "y = ta.transforms.Resample(22050, 16000)(torch.ones(1, 2205))\n"
+             "f = ta.compliance.kaldi.fbank(torch.ones(1, 1600) * 0.1, num_mel_bins=80, dither=0)\n"
+             "print(tuple(y.shape), tuple(f.shape), ta.__spec__ is not None)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(1, 1600) (8, 80) True"
