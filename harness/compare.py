@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from harness import diagnosis, floors, stages
 from harness import metrics as M
 from harness.align import aligned, halves
-from harness.neighbours import hint_context
+from harness.neighbours import case_for
 from harness.tolerance import DEFAULT, FALLBACK_RULE, FLOOR_RULE, Tolerances
 from harness.trace import Floor, StageInfo, Trace
 
@@ -73,6 +73,7 @@ class StageResult:
     problem: str = ""
     transform: str = ""
     hints: tuple[diagnosis.Hint, ...] = ()
+    diagnosed: bool = False  # the hint families were tried on it (the first divergence and the next few failures)
 
     @property
     def label(self) -> str:
@@ -96,6 +97,7 @@ class Comparison:
     results: tuple[StageResult, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
     rule: str = FLOOR_RULE  # "floors": the reference's noise floors decided; "fallback": rel-L2 <= 1e-4
+    advice: tuple[str, ...] = ()  # where to look next (e.g. which earlier stages a partial dump should add)
 
     @property
     def first_divergence(self) -> StageResult | None:
@@ -150,8 +152,29 @@ def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: To
         traces={role: str(t.path) for role, t in traces.roles().items()},
         provenance={role: t.provenance for role, t in traces.roles().items()},
         selection=stage, tolerances=tolerances, results=tuple(results), warnings=tuple(warnings),
-        rule=FLOOR_RULE if with_floors else FALLBACK_RULE,
+        rule=FLOOR_RULE if with_floors else FALLBACK_RULE, advice=_advice(results),
     )
+
+
+ADVISED = 6  # earlier stages named when a partial dump's first divergence is its first stage of a part
+
+
+def _advice(results: list[StageResult]) -> tuple[str, ...]:
+    """When the first divergence is the first stage a port provides in its part, name the earlier stages of
+    that part it could dump to localise the bug further (nearest first)."""
+    first = next((r for r in results if r.is_root_candidate), None)
+    if first is None:
+        return ()
+    part = first.path.split("/", 1)[0]
+    at = results.index(first)
+    earlier = [r for r in results[:at] if r.path.split("/", 1)[0] == part]
+    if not earlier or any(r.status != MISSING for r in earlier):
+        return ()
+    names = list(dict.fromkeys(r.path for r in reversed(earlier)))[:ADVISED]
+    more = len({r.path for r in earlier}) - len(names)
+    return (f"{first.label} is the first stage of {part} the candidate provides: dump earlier stages of {part} "
+            f"to localise the bug further, nearest first: {', '.join(names)}"
+            + (f" (and {more} more; `harness stages REF --stage {part}` lists them)" if more > 0 else ""),)
 
 
 def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: bool) -> list[StageResult]:
@@ -221,13 +244,26 @@ def _nonfinite_note(*ms: M.Metrics | None) -> str:
 def _diagnose(ts: TraceSet, results: list[StageResult]) -> list[StageResult]:
     """Attach hints to the first divergence and to the first few other failing stages."""
     out, budget = [], MAX_DIAGNOSED + 1
+    by_label = {r.label: r for r in results}
     for r in results:
         if r.is_root_candidate and budget > 0:
             budget -= 1
-            hints = tuple(_hints_for(ts, r))
-            r = StageResult(**{**vars(r), "hints": hints}) if hints else r
+            hints = tuple(_hints_for(ts, r, _twin(r, by_label)))
+            r = StageResult(**{**vars(r), "hints": hints, "diagnosed": True})
         out.append(r)
     return out
+
+
+def _twin(r: StageResult, by_label: dict[str, StageResult]) -> tuple[str, float, float] | None:
+    """The other CFG half of a stage: its label, error and allowed error (the error that decided it)."""
+    if not r.half:
+        return None
+    other = by_label.get(f"{r.path} ({'uncond' if r.half == 'cond' else 'cond'})")
+    if other is None or other.status in (MISSING, ERROR):
+        return None
+    if other.local is not None:
+        return other.label, other.local.rmse, other.local_allowed
+    return other.label, other.propagated.rmse, other.propagated_allowed
 
 
 def diff_source(ts: TraceSet, r: StageResult):
@@ -244,7 +280,7 @@ def diff_source(ts: TraceSet, r: StageResult):
     return ref, (None if problem else cand)
 
 
-def _hints_for(ts: TraceSet, r: StageResult) -> list[diagnosis.Hint]:
+def _hints_for(ts: TraceSet, r: StageResult, twin=None) -> list[diagnosis.Hint]:
     info = ts.reference.info(r.path)
     ref, cand = diff_source(ts, r)
     if cand is None:  # a shape or layout problem: the raw tensor is what the hints examine
@@ -254,5 +290,4 @@ def _hints_for(ts: TraceSet, r: StageResult) -> list[diagnosis.Hint]:
         cand_info = source.info(r.path)
         index = dict(halves(cand_info)).get(r.half, ()) if cand_info.cfg == info.cfg else ()
         cand = source.read(r.path, index)
-    others, cfg_parts = hint_context(ts.reference, info, r.half, ref.shape)
-    return diagnosis.diagnose(ref, cand, info.layout, others=others, cfg_parts=cfg_parts)
+    return diagnosis.diagnose(case_for(ts.reference, info, r.half, ref, cand, r.label, twin))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
+from harness import diagnosis
 from harness.compare import Comparison, StageResult
 from harness.metrics import Metrics
 from harness.trace import Floor
@@ -56,8 +57,8 @@ def failure_detail(r: StageResult) -> str:
             text += " (no teacher-forced run: propagated error decides)"
         if r.problem:
             text += f"; {r.problem}"
-    if r.hints:
-        text += f"; hint: {r.hints[0].message}"
+    if r.diagnosed:
+        text += f"; {diagnosis.first_line(r.hints)}"
     return text
 
 
@@ -70,6 +71,8 @@ def render(c: Comparison, console: Console | None = None, max_rows: int | None =
     console = console or Console(highlight=False, soft_wrap=True)
     say = lambda text, style="": console.print(escape(text), style=style or None, soft_wrap=True)  # noqa: E731
     say(verdict_line(c))
+    for a in c.advice:
+        say(f"advice: {a}")
     for w in c.warnings:
         say(f"warning: {w}")
     # stages a (foreign) candidate does not provide are counted, not listed one by one
@@ -139,7 +142,7 @@ def _row(i: int, r: StageResult, is_first: bool, width: int, digits: int) -> tup
     cosine = f"{err.cosine:.6f}" if err and err.cosine == err.cosine else "-"
     line = (f"{i:>{digits}}  {_label(r):<{width}}  {cells[0]:>8}  {cells[1]:>8}  {cells[2]:>10}  {cells[3]:>8}  "
             f"{cells[4]:>8}  {cosine:>9}  {status}")
-    note = "; ".join(x for x in (r.problem, r.transform, f"hint: {r.hints[0].message}" if r.hints else "") if x)
+    note = "; ".join(x for x in (r.problem, r.transform, diagnosis.first_line(r.hints) if r.diagnosed else "") if x)
     return line, note
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import plots, stages
+from harness import diagnosis, plots, stages
 from harness.align import aligned
 from harness.compare import Comparison, StageResult, TraceSet, diff_source
 from harness.console import verdict_line
@@ -107,7 +107,7 @@ def _provenance(c: Comparison) -> str:
 def _row(i: int, r: StageResult, first: StageResult | None) -> str:
     ident = ' id="first-divergence"' if r is first else ""
     mark = ' <span class="mark">&larr; first divergence</span>' if r is first else ""
-    hint = r.hints[0].message if r.hints else ""
+    hint = diagnosis.first_line(r.hints) if r.diagnosed else ""
     note = " ".join(x for x in (r.problem, r.transform, hint) if x)
     err = r.propagated or r.local
 
@@ -201,8 +201,11 @@ def build(c: Comparison, ts: TraceSet, command: str) -> str:
     if first is not None:
         detail = (f'<p><a href="#first-divergence">Jump to <code>{_e(first.label)}</code> in the stage table</a>. '
                   f"Everything after it that only inherits error is marked <i>propagated</i>.</p>")
-        if len(first.hints) > 1:
-            detail += "<ul>" + "".join(f"<li>{_e(h.message)}</li>" for h in first.hints[1:]) + "</ul>"
+        if first.hints:
+            detail += ("<p>Every relation the hint families found for it, with the share of the error each "
+                       "explains:</p><ul>" + "".join(f"<li>[{_e(h.kind)}] {_e(h.message)}</li>" for h in first.hints)
+                       + "</ul>")
+    detail += "".join(f"<p><b>Advice:</b> {_e(a)}</p>" for a in c.advice)
     warnings = "".join(f'<p class="warn">warning: {_e(w)}</p>' for w in c.warnings)
     counts = {s: sum(r.status == s for r in c.results) for s in ("pass", "fail", "propagated", "error", "missing")}
     audio = _audio(ts)

@@ -3,16 +3,17 @@
 A misplaced value usually comes from close by: the other CFG half of the stage itself, a sibling in the
 same block or step, the same stage one step or token earlier or later (an off-by-one), or a boundary stage
 of the run (inputs, set-up). A stage that declares itself a mix of siblings (`mix_of`) also gets those
-siblings and the rate its config names, so the mix a candidate used can be solved for.
+siblings and the rate its config names, so the mix a candidate used can be solved for; one that declares
+its input (`input`) gets it, so a normalisation can be looked through; an integration stage (`step_of`)
+gets its step size.
 """
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 
 from harness import stages
 from harness.align import half_index
+from harness.hints.base import Case
 from harness.trace import StageInfo, Trace
 
 ITERATION_FIELDS = ("step", "token")
@@ -52,21 +53,48 @@ def neighbours(ref: Trace, info: StageInfo, half: str, shape: tuple) -> dict[str
     return out
 
 
-def _mix_parts(ref: Trace, info: StageInfo) -> tuple[np.ndarray, np.ndarray, float | None] | None:
-    spec = stages.find_spec(info.path)
+def _sibling(ref: Trace, info: StageInfo, name: str, half: str) -> tuple[str, np.ndarray] | None:
+    """A sibling stage of the same parent (`name` relative to it), in the same CFG half."""
+    path = f"{info.path.rsplit('/', 1)[0]}/{name}"
+    if path not in ref:
+        return None
+    other = ref.info(path)
+    index = half_index(other, half) if other.cfg == stages.CFG_BOTH else ()
+    return (f"{path} ({half})" if index else path), ref.read(path, index)
+
+
+def _mix_parts(ref: Trace, info: StageInfo, spec) -> tuple | None:
     if spec is None or len(spec.mix_of) != 2:
         return None
-    parent = info.path.rsplit("/", 1)[0]
-    paths = [f"{parent}/{name}" for name in spec.mix_of]
-    if not all(p in ref for p in paths):
+    parts = [_sibling(ref, info, name, "") for name in spec.mix_of]
+    if any(p is None for p in parts):
         return None
     rate = None
     if spec.mix_rate:
         part, field = spec.mix_rate.split(".")
         rate = ((ref.provenance.get("config_json") or {}).get(part) or {}).get(field)
-    return ref.read(paths[0]), ref.read(paths[1]), rate
+    return parts[0], parts[1], rate
 
 
-def hint_context(ref: Trace, info: StageInfo, half: str, shape: tuple) -> tuple[Callable[[], dict], tuple | None]:
-    """(a lazy reader of the neighbours, the mix parts or None) for the hints of one failing stage."""
-    return (lambda: neighbours(ref, info, half, shape)), _mix_parts(ref, info)
+def _step_size(ref: Trace, info: StageInfo, spec) -> float | None:
+    """An integration stage's dt: its schedule's float32 difference at its step (as solve_euler takes it)."""
+    if spec is None or not spec.step_of:
+        return None
+    numbers = spec.fields(info.path)
+    schedule = stages.StageSpec(spec.step_of[1], "").path(**numbers)
+    if schedule not in ref or "step" not in numbers:
+        return None
+    t = ref.read(schedule).astype(np.float32)
+    k = numbers["step"]
+    return float(t[k + 1] - t[k]) if k + 1 < t.size else None
+
+
+def case_for(ref: Trace, info: StageInfo, half: str, reference: np.ndarray, candidate: np.ndarray,
+             label: str = "", twin=None) -> Case:
+    """Everything the hint families may read for one failing stage, from the declarations."""
+    spec = stages.find_spec(info.path)
+    stage_input = _sibling(ref, info, spec.input, half) if spec is not None and spec.input else None
+    return Case(ref=reference, cand=candidate, layout=info.layout, label=label, kind=info.kind,
+                sample_rate=info.sample_rate, others=lambda: neighbours(ref, info, half, reference.shape),
+                stage_input=stage_input, mix=_mix_parts(ref, info, spec), step_size=_step_size(ref, info, spec),
+                twin=twin)

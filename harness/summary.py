@@ -3,9 +3,9 @@
 Schema `indextts-parity-comparison`, version 2 (docs/results-schema.json is the JSON Schema):
   schema, version, verdict (the one-line verdict), passed, exit_code, first_divergence (label|null),
   selection, rule ("floors" or "fallback"), traces {role: path}, provenance {role: {...}},
-  tolerances {default, overrides}, warnings [str], stages [{path, half, label, layout, status, derived,
-  problem, transform, local, local_floor, local_allowed, propagated, propagated_floor, propagated_allowed,
-  hints}]
+  tolerances {default, overrides}, warnings [str], advice [str], stages [{path, half, label, layout,
+  status, derived, problem, transform, diagnosed, local, local_floor, local_allowed, propagated,
+  propagated_floor, propagated_allowed, hints [{kind, message, residual, explained}]}]
 where each metrics object holds n, ref_mean, ref_std, cand_mean, cand_std, max_abs, max_abs_index,
 mean_abs, rmse, rel_l2, cosine, snr_db, ref_nonfinite, cand_nonfinite, and each floor {rmse, rel_l2}.
 Non-finite numbers are the strings "inf", "-inf", "nan".
@@ -43,13 +43,14 @@ def to_json(c: Comparison) -> dict:
         "provenance": c.provenance,
         "tolerances": c.tolerances.to_json(),
         "warnings": list(c.warnings),
+        "advice": list(c.advice),
         "stages": [_stage(r) for r in c.results],
     }
 
 
 def _stage(r: StageResult) -> dict:
     out = {"path": r.path, "half": r.half, "label": r.label, "layout": r.layout, "status": r.status,
-           "derived": r.derived, "problem": r.problem, "transform": r.transform}
+           "derived": r.derived, "problem": r.problem, "transform": r.transform, "diagnosed": r.diagnosed}
     for key in _METRICS:
         m = getattr(r, key)
         out[key] = m.to_json() if m else None
@@ -68,7 +69,7 @@ def from_json(data: dict) -> Comparison:
         raise ValueError(f"not an indextts-parity comparison summary of version {VERSION}")
     results = []
     for s in data["stages"]:
-        fields = {k: s[k] for k in ("path", "half", "layout", "status", "derived", "problem", "transform")}
+        fields = {k: s[k] for k in ("path", "half", "layout", "status", "derived", "problem", "transform", "diagnosed")}
         for key in _METRICS:
             fields[key] = Metrics.from_json(s[key]) if s[key] else None
         for key in _FLOORS:
@@ -79,7 +80,7 @@ def from_json(data: dict) -> Comparison:
         results.append(StageResult(**fields))
     return Comparison(traces=data["traces"], provenance=data["provenance"], selection=data["selection"],
                       tolerances=Tolerances.from_json(data["tolerances"]), results=tuple(results),
-                      warnings=tuple(data["warnings"]), rule=data["rule"])
+                      warnings=tuple(data["warnings"]), rule=data["rule"], advice=tuple(data["advice"]))
 
 
 def write(c: Comparison, path: Path) -> Path:

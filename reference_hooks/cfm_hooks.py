@@ -82,6 +82,8 @@ def hook_estimator(hooks, est, rec: Recorder, pos) -> None:
         rec(f"{pos.at}/step_{pos.step:02d}/dit/final_layer/shift", shift)
         rec(f"{pos.at}/step_{pos.step:02d}/dit/final_layer/scale", scale)
 
+    hooks.pre(fl, lambda m, args: dit("final_layer/in")(m, args, args[0]))
+    hooks.forward(fl.adaLN_modulation[0], dit("final_layer/silu"))
     hooks.forward(fl.adaLN_modulation, modulation)
     hooks.forward(fl.norm_final, dit("final_layer/norm"))
     hooks.pre(fl.linear, lambda m, args: dit("final_layer/modulated")(m, args, args[0]))

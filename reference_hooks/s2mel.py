@@ -55,7 +55,9 @@ def _hook(hooks, lr, recorder: Recorder, where: dict) -> None:
     layers = list(lr.model)
     hooks.pre(layers[0], interp)
     for k in range((len(layers) - 1) // 3):  # Conv1d -> GroupNorm -> Mish
-        hooks.forward(layers[3 * k + 2], output(f"block_{k}"))
+        hooks.forward(layers[3 * k], output(f"block_{k}/conv"))
+        hooks.forward(layers[3 * k + 1], output(f"block_{k}/norm"))
+        hooks.forward(layers[3 * k + 2], output(f"block_{k}/out"))
     hooks.forward(layers[-1], output("out_conv"))
     hooks.forward(lr, output("out", pick=lambda out: out[0]))
 

@@ -87,7 +87,7 @@ def test_compare_command_with_map(tmp_path, tiny_short_fault_run):
                    "--json", str(tmp_path / "r.json"))
     assert proc.returncode == 1, proc.stderr
     first = proc.stdout.splitlines()[0]
-    assert first.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/shift (cond) - propagated rel-L2")
+    assert first.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/silu (cond) - propagated rel-L2")
     assert "no teacher-forced run: propagated error decides" in first
 
 

@@ -27,17 +27,17 @@ def test_fault_run_prints_first_divergence_first_and_exits_1(tmp_path, tiny_shor
                    "--fault", "cfm.final_layer.no_silu", "--json", str(out_json), "--junit", str(out_xml))
     assert proc.returncode == 1, proc.stderr
     first_line = proc.stdout.splitlines()[0]
-    assert first_line.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/shift (cond) - local rel-L2")
+    assert first_line.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/silu (cond) - local rel-L2")
     data = json.loads(out_json.read_text())
     jsonschema.validate(data, SCHEMA)
-    assert data["first_divergence"] == "cfm/seg_00/step_00/dit/final_layer/shift (cond)" and data["exit_code"] == 1
+    assert data["first_divergence"] == "cfm/seg_00/step_00/dit/final_layer/silu (cond)" and data["exit_code"] == 1
     xml = JUnitXml.fromfile(str(out_xml))
     cases = [case for suite in xml for case in suite]
     assert len(cases) == len(data["stages"])
     failed = [c for c in cases if c.result]
     assert failed and any("first divergence" == r.type for c in failed for r in c.result)
-    first = next(c for c in cases if c.name == "cfm/seg_00/step_00/dit/final_layer/shift (cond)")
-    assert first.result[0].message.startswith("cfm/seg_00/step_00/dit/final_layer/shift (cond): local rel-L2")
+    first = next(c for c in cases if c.name == "cfm/seg_00/step_00/dit/final_layer/silu (cond)")
+    assert first.result[0].message.startswith("cfm/seg_00/step_00/dit/final_layer/silu (cond): local rel-L2")
 
 
 def test_passing_run_json_roundtrips(tmp_path, tiny_short_run):

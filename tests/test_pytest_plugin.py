@@ -29,7 +29,7 @@ def test_example_parity_test_passes_then_fails(pytester, tiny_short_run, tiny_sh
     result = pytester.runpytest_subprocess("-q")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) >= 1 and outcomes.get("passed", 0) >= 1
-    result.stdout.fnmatch_lines(["*cfm/seg_00/step_00/dit/final_layer/shift (cond) [[]first divergence of the run[]]*"])
+    result.stdout.fnmatch_lines(["*cfm/seg_00/step_00/dit/final_layer/silu (cond) [[]first divergence of the run[]]*"])
 
 
 def test_command_line_items(pytester, tiny_short_run, tiny_short_fault_run):
@@ -57,4 +57,4 @@ def test_foreign_port_through_the_plugin(pytester, tmp_path, tiny_short_fault_ru
                                            "--parity-map", str(map_path), "--parity-stage", "dit")
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] == 5 and outcomes["passed"] == 1  # 3 steps, mel, vocoder input inherit; set-up passes
-    result.stdout.fnmatch_lines(["*cfm/seg_00/step_00/dit/final_layer/shift (cond) [[]first divergence of the run[]]*"])
+    result.stdout.fnmatch_lines(["*cfm/seg_00/step_00/dit/final_layer/silu (cond) [[]first divergence of the run[]]*"])

@@ -65,5 +65,5 @@ def test_faulty_report_marks_the_first_divergence(tmp_path, tiny_short_fault_run
     check_page(html, dom, log)
     assert 'class="verdict fail"' in html
     row = re.search(r'<tr class="fail" id="first-divergence"><td class="n">\d+</td><td>([^<]+)</td>', html)
-    assert row and row.group(1) == "cfm/seg_00/step_00/dit/final_layer/shift (cond)"
-    assert "difference histogram: cfm/seg_00/step_00/dit/final_layer/shift (cond)" in html
+    assert row and row.group(1) == "cfm/seg_00/step_00/dit/final_layer/silu (cond)"
+    assert "difference histogram: cfm/seg_00/step_00/dit/final_layer/silu (cond)" in html

@@ -26,7 +26,7 @@ def test_every_stage_declares_a_known_kind_detail_and_layout():
 @pytest.mark.parametrize("selection,path,hit", [
     ("dit", "cfm/seg_00/step_03/dit/block_02/attn_norm", True),
     ("dit", "s2mel/length_regulator/prompt/in", False),
-    ("lr", "s2mel/seg_01/length_regulator/target/block_3", True),
+    ("lr", "s2mel/seg_01/length_regulator/target/block_3/out", True),
     ("dit/block_2", "cfm/seg_00/step_03/dit/block_02/out", True),
     ("dit/block_2", "cfm/seg_00/step_03/dit/block_12/out", False),
     ("cfm/step_3", "cfm/seg_01/step_03/v_cfg", True),

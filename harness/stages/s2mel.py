@@ -34,18 +34,21 @@ PROMPT = "s2mel/length_regulator/prompt"
 TARGET = "s2mel/seg_{seg}/length_regulator/target"
 
 _LR = (
-    ("in", "B T C", "content features in", False),
-    ("proj", "B T C", "content_in_proj", True),
-    ("interp", "B C T", "nearest interpolation to the mel length", True),
-    ("block_{layer}", "B C T", "Conv1d k3 -> GroupNorm(1) -> Mish", True),
-    ("out_conv", "B C T", "final 1x1 Conv1d", True),
-    ("out", "B T C", "masked output", False),
+    ("in", "B T C", "content features in", False, ""),
+    ("proj", "B T C", "content_in_proj", True, ""),
+    ("interp", "B C T", "nearest interpolation to the mel length", True, ""),
+    ("block_{layer}/conv", "B C T", "a block's Conv1d k3", True, ""),
+    ("block_{layer}/norm", "B C T", "its GroupNorm(1 group): over channels and time, then a per-channel affine",
+     True, "conv"),
+    ("block_{layer}/out", "B C T", "its Mish: the block's output", True, ""),
+    ("out_conv", "B C T", "final 1x1 Conv1d", True, ""),
+    ("out", "B T C", "masked output", False, ""),
 )
 
 
 def _half(prefix: str) -> tuple[StageSpec, ...]:
     return tuple(StageSpec(f"{prefix}/{name}", layout, doc=doc, detail=INTERNAL if inner else "boundary",
-                           group=prefix) for name, layout, doc, inner in _LR)
+                           group=prefix, input=source) for name, layout, doc, inner, source in _LR)
 
 
 STAGES = _half(PROMPT) + _half(TARGET)
@@ -53,7 +56,7 @@ STAGES = _half(PROMPT) + _half(TARGET)
 FAULTS = (
     FaultSpec("s2mel.length_regulator.layer_norm",
               "LayerNorm over channels at each frame where upstream has GroupNorm(1 group) over channels and time",
-              PROMPT + "/block_0"),
+              PROMPT + "/block_0/norm", "normalisation"),
     FaultSpec("s2mel.length_regulator.conv_before_interp",
               "the conv stack runs at the content rate, before the interpolation to mel frames",
               PROMPT + "/interp", "equals_stage"),

@@ -46,6 +46,8 @@ class StageSpec:
     mix_of: tuple[str, ...] = ()  # a derived mix of these sibling stages (CFG), for the mix hint
     mix_rate: str = ""  # the config field (part.field) holding the mix's rate
     checked_by: str = ""  # for a derived stage: the hooked upstream value it must equal, in words
+    input: str = ""  # the sibling stage this one is computed from (for hints that look through the computation)
+    step_of: tuple[str, str] = ()  # an integration stage: (the sibling velocity, the template of its schedule)
 
     @property
     def part(self) -> str:

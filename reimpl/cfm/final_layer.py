@@ -16,7 +16,8 @@ PREFIX = "cfm.estimator.final_layer"
 
 def final_layer(p: Params, x: torch.Tensor, t1: torch.Tensor, at: str, tap) -> torch.Tensor:
     """x [B, T, H] modulated by t1 [B, H]; `at` is the DiT's stage prefix of this step."""
-    c = t1 if faults.active("cfm.final_layer.no_silu") else F.silu(t1)
+    x = tap(f"{at}/final_layer/in", x)
+    c = tap(f"{at}/final_layer/silu", t1 if faults.active("cfm.final_layer.no_silu") else F.silu(t1))
     first, second = linear(p, f"{PREFIX}.adaLN_modulation.1", c).chunk(2, dim=1)
     swapped = faults.active("cfm.final_layer.scale_shift_swapped")
     shift, scale = (second, first) if swapped else (first, second)

@@ -27,9 +27,9 @@ def _norm(p: Params, index: int, x: torch.Tensor) -> torch.Tensor:
 
 def _conv_blocks(p: Params, cfg: S2MelConfig, x: torch.Tensor, at: str, tap) -> torch.Tensor:
     for k in range(len(cfg.lr_sampling_ratios)):
-        x = conv1d(p, f"{P}.model.{3 * k}", x, padding=1)
-        x = F.mish(_norm(p, 3 * k + 1, x))
-        x = tap(f"{at}/block_{k}", x)
+        x = tap(f"{at}/block_{k}/conv", conv1d(p, f"{P}.model.{3 * k}", x, padding=1))
+        x = tap(f"{at}/block_{k}/norm", _norm(p, 3 * k + 1, x))
+        x = tap(f"{at}/block_{k}/out", F.mish(x))
     return x
 
 

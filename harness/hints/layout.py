@@ -1,0 +1,129 @@
+"""Hint families about where values went: transposes and reshapes, swapped halves, sign flips, time shifts,
+and lengths that differ.
+
+These relations are exact when they hold (a layout mix-up moves values, it does not change them), so each
+one is a prediction of the candidate from the reference alone.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from harness.hints.base import Case, Hint, hint, rel
+
+MAX_SHIFT = 16  # frames a time shift is searched over
+
+
+def transposed(case: Case) -> Hint | None:
+    """The candidate holds the reference's values with axes exchanged, or reinterpreted by a reshape."""
+    ref, cand, names = case.ref, case.cand, case.axes
+    if ref.size != cand.size or ref.ndim < 2:
+        return None
+    best = None
+    for perm in itertools.permutations(range(ref.ndim)):
+        moved_axes = [p for p in perm if ref.shape[p] > 1]
+        if moved_axes == sorted(moved_axes):
+            continue  # moving only axes of size 1 changes nothing
+        moved = np.transpose(ref, perm)
+        target = " ".join(names[p] for p in perm)
+        if moved.shape == cand.shape:
+            h = _exact_hint(case, "transposed", moved, f"candidate is the reference with axes {' '.join(names)} -> "
+                            f"{target} (a layout mix-up, e.g. B C T vs B T C)")
+        elif cand.shape == ref.shape:
+            h = _exact_hint(case, "transposed", moved.reshape(ref.shape), f"candidate is the reference laid out "
+                            f"as {target} and read back as {' '.join(names)} (a reshape/view where a transpose belongs)")
+        else:
+            h = None
+        if h is not None and (best is None or h.residual < best.residual):
+            best = h
+    return best
+
+
+def _exact_hint(case: Case, kind: str, prediction: np.ndarray, message: str) -> Hint | None:
+    """A relation between tensors of possibly different shapes: it must predict the candidate to 1e-3."""
+    if prediction.shape != case.cand.shape:
+        return None
+    r = rel(case.cand, prediction)
+    if r >= 1e-3:
+        return None
+    if case.cand.shape == case.ref.shape:
+        return hint(case, kind, message, prediction)
+    return Hint(kind, message, r, 1.0)
+
+
+def sign_flip(case: Case) -> Hint | None:
+    return hint(case, "sign_flip", "candidate = minus the reference (a sign or direction error)", -case.ref)
+
+
+def swapped_halves(case: Case) -> Hint | None:
+    """The two halves (or the chunks) of the channel axis come in another order: a chunk/split read wrongly."""
+    ax = case.axis("C")
+    if ax is None or case.ref.shape[ax] < 2:
+        return None
+    best = None
+    n = case.ref.shape[ax]
+    for chunks in (2, 3, 4):
+        if n % chunks:
+            continue
+        parts = np.split(case.ref, chunks, axis=ax)
+        for order in itertools.permutations(range(chunks)):
+            if order == tuple(range(chunks)):
+                continue
+            pred = np.concatenate([parts[i] for i in order], axis=ax)
+            what = "the two halves of the channel axis are swapped" if chunks == 2 else \
+                f"the {chunks} chunks of the channel axis come in the order {order}"
+            h = hint(case, "swapped_halves", f"{what} (chunk order, e.g. scale/shift)", pred)
+            if h is not None and (best is None or h.explained > best.explained):
+                best = h
+    return best
+
+
+def _shifted(x: np.ndarray, k: int, ax: int) -> np.ndarray:
+    """x moved k positions later along `ax` (k < 0: earlier), the vacated positions filled with the edge."""
+    idx = np.clip(np.arange(x.shape[ax]) - k, 0, x.shape[ax] - 1)
+    return np.take(x, idx, axis=ax)
+
+
+def time_shift(case: Case) -> Hint | None:
+    """The candidate is the reference moved along time by k frames (or samples): a lag, a padding offset."""
+    ax = case.axis("T") if case.axis("T") is not None else case.axis("S")
+    if ax is None:
+        return None
+    n = case.ref.shape[ax]
+    best = None
+    for k in [s for m in range(1, MAX_SHIFT + 1) for s in (m, -m)]:
+        if abs(k) >= n // 2:
+            break
+        h = hint(case, "time_shift", f"candidate is the reference shifted by {k:+d} position(s) along "
+                 f"{case.axes[ax]}", _shifted(case.ref, k, ax))
+        if h is not None and (best is None or h.explained > best.explained):
+            best = h
+    return best
+
+
+def length(ref: np.ndarray, cand: np.ndarray, layout: str) -> Hint | None:
+    """Shapes differ on one axis: how, and where the overlap agrees (extra or missing frames, steps, tokens)."""
+    if ref.ndim != cand.ndim:
+        return Hint("length", f"candidate has {cand.ndim} axes {tuple(cand.shape)}, the reference {ref.ndim} "
+                    f"{tuple(ref.shape)} (an extra or a missing axis)", 1.0, 0.0)
+    differ = [i for i in range(ref.ndim) if ref.shape[i] != cand.shape[i]]
+    if len(differ) != 1:
+        return None
+    ax = differ[0]
+    axes = layout.split()
+    name = axes[ax] if len(axes) == ref.ndim else f"axis {ax}"
+    short, long_ = (ref, cand) if ref.shape[ax] < cand.shape[ax] else (cand, ref)
+    extra = long_.shape[ax] - short.shape[ax]
+    best_off, best_r = 0, float("inf")
+    for off in range(0, min(extra, 64) + 1):
+        window = np.take(long_, range(off, off + short.shape[ax]), axis=ax)
+        r = rel(window, short) if long_ is cand else rel(short, window)
+        if r < best_r:
+            best_off, best_r = off, r
+    more = "more" if cand.shape[ax] > ref.shape[ax] else "fewer"
+    where = "at the end" if best_off == 0 else ("at the start" if best_off == extra else f"{best_off} at the start")
+    agree = "agrees" if best_r < 1e-3 else "does not agree either"
+    return Hint("length", f"candidate has {extra} {more} position(s) along {name} ({cand.shape[ax]} vs "
+                f"{ref.shape[ax]}); aligned with the difference {where}, the overlap {agree} "
+                f"(relative L2 {best_r:.2g})", best_r, 1.0 if best_r < 1e-3 else 0.0)

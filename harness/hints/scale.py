@@ -1,0 +1,138 @@
+"""Hint families about values scaled or bent: a gain or an offset (global, per channel, per position), a simple
+elementwise function of the reference (square, root, exp, log, tanh, abs), and a normalisation over the wrong
+axes or span.
+
+A darker or brighter mel is an offset; log10 where ln belongs is a gain of 0.434; power where magnitude
+belongs is a square; a missing `1 +` is a per-channel gain; LayerNorm where GroupNorm belongs is a
+standardisation over channels alone.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from harness.hints.base import Case, Hint, explained, group_affine, hint, unmove
+
+MIN_GROUP = 8  # values per group a per-channel or per-position fit needs
+
+
+def affine(case: Case) -> Hint | None:
+    """cand = a x ref + b for one scalar pair: a gain, an offset, a scale error."""
+    x, y = case.ref.reshape(-1).astype(np.float64), case.cand.reshape(-1).astype(np.float64)
+    if x.size < 2 or np.std(x) == 0:
+        return None
+    a, b = np.polyfit(x, y, 1)
+    if abs(a - 1) < 1e-3:
+        what = f"candidate = reference {b:+.4g} everywhere (a constant offset: darker/brighter by {abs(b):.3g})"
+    elif abs(b) <= 1e-3 * max(np.std(x), 1e-12):
+        what = f"candidate = {a:.4g} x reference (a gain{_named_gain(a)})"
+    else:
+        what = f"candidate = {a:.4g} x reference {b:+.4g} (a scale and offset error)"
+    return hint(case, "affine", what, (a * x + b).reshape(case.ref.shape))
+
+
+def _named_gain(a: float) -> str:
+    for value, name in ((1 / np.log(10), "log10 where ln belongs"), (np.log(10), "ln where log10 belongs"),
+                        (2.0, "power where magnitude belongs, in log"), (0.5, "magnitude where power belongs, in log"),
+                        (32768 / 32767, "32768 where 32767 belongs"), (-1.0, "a sign")):
+        if abs(a - value) < 2e-3 * abs(value):
+            return f": {name}?"
+    return ""
+
+
+def _per_group(case: Case, axis_name: str, kind: str, what: str) -> Hint | None:
+    ax = case.axis(axis_name)
+    if ax is None or case.ref.shape[ax] < 2 or case.ref.size // case.ref.shape[ax] < MIN_GROUP:
+        return None
+    a, b, pred = group_affine(case.ref, case.cand, ax)
+    pred = unmove(pred, case.ref.shape, ax)
+    gain_only = np.all(np.abs(b) <= 1e-3 * (np.std(case.ref) + 1e-12))
+    offset_only = np.all(np.abs(a - 1) < 1e-3)
+    if offset_only:
+        detail = f"an offset per {what} (mean {b.mean():+.4g}, range {b.min():+.3g}..{b.max():+.3g})"
+    elif gain_only:
+        detail = f"a gain per {what} (range {a.min():.3g}..{a.max():.3g})"
+    else:
+        detail = f"a gain and an offset per {what} (gain {a.min():.3g}..{a.max():.3g}, offset {b.min():+.3g}..{b.max():+.3g})"
+    return hint(case, kind, f"candidate = reference with {detail}", pred)
+
+
+def channel_affine(case: Case) -> Hint | None:
+    return _per_group(case, "C", "channel_affine", "channel")
+
+
+def position_affine(case: Case) -> Hint | None:
+    return _per_group(case, "T", "position_affine", "frame")
+
+
+FUNCTIONS = {
+    "square": lambda x: x * x, "square root of |.|": lambda x: np.sqrt(np.abs(x)), "exp": np.exp,
+    "log of |.|": lambda x: np.log(np.maximum(np.abs(x), 1e-30)), "tanh": np.tanh, "abs": np.abs,
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "relu": lambda x: np.maximum(x, 0),
+    "silu": lambda x: x / (1 + np.exp(-x)),
+}
+
+
+def elementwise(case: Case) -> Hint | None:
+    """cand = a f(ref) + b for a simple elementwise f: power for magnitude, a missing or extra activation."""
+    x = case.ref.astype(np.float64)
+    best = None
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for name, f in FUNCTIONS.items():
+            fx = f(x)
+            if not np.all(np.isfinite(fx)) or np.std(fx) == 0:
+                continue
+            a, b = np.polyfit(fx.reshape(-1), case.cand.reshape(-1).astype(np.float64), 1)
+            scale = "" if abs(a - 1) < 1e-3 and abs(b) < 1e-6 else f" ({a:.4g} x that {b:+.3g})"
+            h = hint(case, "elementwise", f"candidate = {name} of the reference{scale}", a * fx + b)
+            if h is not None and (best is None or h.explained > best.explained):
+                best = h
+    return best
+
+
+def _standardise(x: np.ndarray, axes: tuple[int, ...], centred: bool) -> np.ndarray:
+    mean = x.mean(axis=axes, keepdims=True) if centred else 0.0
+    scale = np.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + 1e-5)
+    return (x - mean) / scale
+
+
+def normalisation(case: Case) -> Hint | None:
+    """The candidate is the stage's input normalised another way (then given the stage's per-channel affine).
+
+    Tried: standardised or RMS-scaled (not mean-centred) over each axis set (channels, time, both). The stage
+    must declare its input (`StageSpec.input`); the reference's own normalisation is named from the best fit.
+    """
+    if case.stage_input is None or case.axis("C") is None:
+        return None
+    name, x = case.stage_input
+    if x.shape != case.ref.shape:
+        return None
+    x = x.astype(np.float64)
+    axes = case.axes
+    c = axes.index("C")
+    spans = {" and ".join(axes[i] for i in s): s for s in _axis_sets(axes)}
+    fits = {}
+    for span, s in spans.items():
+        for centred in (True, False):
+            normed = _standardise(x, s, centred)
+            _, _, pred = group_affine(normed, case.cand, c)
+            _, _, pred_ref = group_affine(normed, case.ref, c)
+            label = f"{'standardised' if centred else 'RMS-scaled'} over {span}"
+            fits[label] = (unmove(pred, x.shape, c), unmove(pred_ref, x.shape, c))
+    # a per-channel affine can absorb per-channel statistics, so several spans may fit exactly: name the most
+    # restrictive one (the most axes, mean-centred first) among those within a hair of the best fit
+    ref_err = {k: float(np.sum((fits[k][1] - case.ref) ** 2)) for k in fits}
+    cand_share = {k: explained(case, fits[k][0]) for k in fits}
+    floor = min(ref_err.values())
+    ref_best = next(k for k in fits if ref_err[k] <= floor + 1e-9 * float(np.sum(case.ref.astype(np.float64) ** 2)))
+    top = max(cand_share.values())
+    cand_best = next(k for k in fits if cand_share[k] >= top - 1e-6)
+    if cand_best == ref_best:
+        return None
+    return hint(case, "normalisation", f"candidate = its input {name} {cand_best} (then a per-channel affine); "
+                f"the reference is {ref_best}", fits[cand_best][0])
+
+
+def _axis_sets(axes: list[str]) -> list[tuple[int, ...]]:
+    """Every span a normalisation may take (batch excluded), the widest first."""
+    keep = [i for i, a in enumerate(axes) if a != "B"]
+    return ([tuple(keep)] if len(keep) > 1 else []) + [(i,) for i in keep]
