@@ -24,13 +24,15 @@ def _compare(run):
         return compare_traces(traces)
 
 
+@pytest.mark.parametrize("detail", ["default", "full"])
 @pytest.mark.parametrize("fault", stages.FAULTS, ids=[f.name for f in stages.FAULTS])
-def test_fault_is_found_where_it_lives(fault):
+def test_fault_is_found_where_it_lives(fault, detail):
+    """At the default detail (internals of the first and last step only) exactly as at full detail."""
     from harness.commands import models
     from harness.configs import TINY
 
     cfg = TINY.with_(steps=3)
-    c = _compare(models.ensure(cfg, seed=1, faults=(fault.name,), log=lambda *_: None))
+    c = _compare(models.ensure(cfg, seed=1, faults=(fault.name,), detail=detail, log=lambda *_: None))
     first = c.first_divergence
     assert first is not None and not c.passed
     assert first.label == stages.expected_stage(fault, cfg)
