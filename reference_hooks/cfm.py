@@ -7,7 +7,8 @@ inference_cfg_rate=0.7)`). The noise `CFM.inference` draws with `torch.randn` is
 run is given a recorded draw, injected in its place); the schedule it builds with `torch.linspace` is
 recorded. What upstream computes inline, the CFG mix and the Euler update (`flow_matching.py` solve_euler),
 is recomputed from hooked tensors as derived stages and checked against the next step's input.
-A float64 run (for noise floors) calls `solve_euler` with a float64 schedule instead. Declared in
+A float64 run (for noise floors) calls `solve_euler` with a float64 schedule instead. `attach` puts the same
+hooks on a CFM that the unmodified IndexTTS2 class calls (tests/test_glue_equals_class.py). Declared in
 `harness/stages/cfm.py`.
 """
 from __future__ import annotations

@@ -11,7 +11,8 @@ Two tables decide what is compared, and each part that lands extends them:
 - GIVEN: the stages our glue consumes that no part of ours computes yet (stand-ins in our capture), with the
   place in the class where they are taken. A part that lands moves from GIVEN to ATTACHED.
 Random draws the class makes inside an attached part (the CFM's noise) are recorded by that part's installer
-and handed to our glue as our capture hands them to a replay.
+and handed to our glue as our capture hands them to a replay. The text is one segment: with several, the class
+runs every part per segment while our glue runs part after part, so the orders would differ by design.
 """
 from __future__ import annotations
 

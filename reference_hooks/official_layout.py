@@ -203,10 +203,14 @@ def w2v_stats(seed: int, hidden: int = 1024) -> bytes:
     return torch_bytes({"mean": torch.from_numpy(drawn["w2v_stat.mean"]), "var": torch.from_numpy(drawn["w2v_stat.var"])})
 
 
+#: the code that decides a layout's bytes (its hash is part of the cache key)
+WRITERS = ("official_layout.py", "official_hub.py", "qwen_standin.py", "weights.py")
+
+
 def layout_key(config: PipelineConfig, seed: int) -> str:
     versions = {d: importlib.metadata.version(d) for d in ("indextts2-inference", "transformers", "torch", "sentencepiece")}
-    data = [LAYOUT_VERSION, GENERATOR_VERSION, config.to_dict(), seed, versions, sorted(driver.SEEDED),
-            config_dict(config)]
+    code = [hashlib.sha256((Path(__file__).parent / name).read_bytes()).hexdigest() for name in WRITERS]
+    data = [LAYOUT_VERSION, GENERATOR_VERSION, config.to_dict(), seed, versions, sorted(driver.SEEDED), code]
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

@@ -83,7 +83,8 @@ def test_every_stage_is_bit_identical_to_the_class(run):
         if not np.array_equal(ours, theirs):
             diff = np.abs(ours.astype(np.float64) - theirs.astype(np.float64))
             where = np.unravel_index(int(diff.argmax()), diff.shape)
-            pytest.fail(f"first stage that differs: {path}, max |ours - class| {diff.max():.3g} at {where}")
+            pytest.fail(f"first stage that differs: {path}, max |ours - class| {diff.max():.3g} at "
+                        f"{tuple(int(i) for i in where)}")
 
 
 def test_the_class_output_is_deterministic_and_unperturbed_by_the_hooks(run):
@@ -93,7 +94,7 @@ def test_the_class_output_is_deterministic_and_unperturbed_by_the_hooks(run):
     assert np.array_equal(hooked, plain), "two infer calls (hooked, then plain) gave different int16 output"
     mel = arrays[f"class_{meta['class_paths'].index('vocoder/seg_00/bigvgan_in'):04d}"]
     assert hooked.shape[0] == 256 * mel.shape[-1]  # BigVGAN 22 kHz 256x: one segment, no silence appended
-    assert np.abs(hooked.astype(np.int32)).max() > 1000  # sound, not silence (measured peak ~15000)
+    assert np.abs(hooked.astype(np.int32)).max() > 1000  # sound, not silence (measured peak 25464, rms 5830)
 
 
 def test_every_tensor_the_class_loaded_equals_its_file(run):
