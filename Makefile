@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[model,test,onnx]'
+	$(PIP) -e '.[model,test,onnx,class]'
 	# the upstream reference: its declared dependencies (torchaudio, transformers, CUDA extras) are not
 	# what its s2mel modules need, so it is installed without them and its real needs come from [model]
 	$(PIP) --no-deps indextts2-inference==2.1.1
@@ -24,6 +24,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) --no-deps torchaudio==2.9.1
 	# the third-party port compared in ports/: likewise without its model-download dependencies
 	$(PIP) --no-deps indextts-onnx==0.3.0
+	# the unmodified IndexTTS2 class always builds its NeMo text normaliser. nemo-text-processing declares
+	# pandas, inflect, wget and wrapt, which building and running the en/zh normalisers never imports, and
+	# ships a top-level `tests` package: it goes --no-deps into a folder of its own (660 MB, mostly pynini),
+	# which only the class driver appends to sys.path (reference_hooks/upstream_class.py)
+	$(PIP) --no-deps --upgrade --target $(VENV)/textnorm nemo-text-processing==1.2.0 pynini==2.1.6.post1 \
+		sacremoses==0.2.0 editdistance==0.8.1 cdifflib==1.2.9
 	touch $(STAMP)
 
 compare: $(STAMP)

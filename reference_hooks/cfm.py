@@ -7,11 +7,14 @@ inference_cfg_rate=0.7)`). The noise `CFM.inference` draws with `torch.randn` is
 run is given a recorded draw, injected in its place); the schedule it builds with `torch.linspace` is
 recorded. What upstream computes inline, the CFG mix and the Euler update (`flow_matching.py` solve_euler),
 is recomputed from hooked tensors as derived stages and checked against the next step's input.
-A float64 run (for noise floors) calls `solve_euler` with a float64 schedule instead. Declared in
+A float64 run (for noise floors) calls `solve_euler` with a float64 schedule instead. `attach` puts the same
+hooks on a CFM that the unmodified IndexTTS2 class calls (tests/test_glue_equals_class.py). Declared in
 `harness/stages/cfm.py`.
 """
 from __future__ import annotations
 
+import inspect
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +106,38 @@ def _draws(recorder: Recorder, hooks, pos: Position, given_noise: torch.Tensor |
     hooks.patch(torch, "linspace", linspace)
 
 
+def install(hooks, model: torch.nn.Module, recorder: Recorder, pos: Position, noise: torch.Tensor | None = None) -> None:
+    """Our stages of one `CFM.inference` call: the estimator's hooks, the draw recorded (or `noise` injected)."""
+    hook_estimator(hooks, model.estimator, recorder, pos)
+    _draws(recorder, hooks, pos, noise)
+
+
+def finish(recorder: Recorder, pos: Position, mel: torch.Tensor) -> torch.Tensor:
+    """Record a segment's output and check the last derived update against it."""
+    recorder(f"{pos.at}/mel_out", mel)
+    if pos.last_x_next is not None:
+        recorder.check(f"{pos.at}/step_{pos.step - 1:02d}/x_next", pos.last_x_next, mel, f"{pos.at}/mel_out")
+    return mel
+
+
+def attach(hooks, model: torch.nn.Module, recorder: Recorder) -> None:
+    """Our stages of a CFM that upstream's own code calls (the unmodified IndexTTS2 class): each call of its
+    `inference` method (`infer_v2.py:688-696`) is the next text segment, hooked as `_run_segment` hooks ours."""
+    real, segments = model.inference, itertools.count()
+    signature = inspect.signature(real)
+
+    def inference(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        pos = Position(at=stages.seg_path(SEG, next(segments)), cfg_rate=call.arguments["inference_cfg_rate"],
+                       prompt_len=call.arguments["prompt"].size(-1))
+        with hooked() as inner:
+            install(inner, model, recorder, pos)
+            return finish(recorder, pos, real(*args, **kwargs))
+
+    hooks.patch(model, "inference", inference)
+
+
 def _run_segment(model, config: CfmConfig, mu, prompt_mel, style, noise, pos: Position, recorder: Recorder):
     x_lens = torch.LongTensor([mu.size(1)])
     with hooked() as hooks:
@@ -132,7 +167,5 @@ def run(model: torch.nn.Module, config: CfmConfig, given: dict[str, torch.Tensor
             mu = torch.cat([given[PROMPT_OUT], given[stages.seg_path(TARGET_OUT, seg)]], dim=1)  # infer_v2:687
             pos = Position(at=at, cfg_rate=config.cfg_rate, prompt_len=prompt_mel.shape[-1])
             mel = _run_segment(model, config, mu, prompt_mel, style, given.get(f"{at}/noise"), pos, recorder)
-            out[f"{at}/mel_out"] = recorder(f"{at}/mel_out", mel)
-            if pos.last_x_next is not None:
-                recorder.check(f"{at}/step_{pos.step - 1:02d}/x_next", pos.last_x_next, mel, f"{at}/mel_out")
+            out[f"{at}/mel_out"] = finish(recorder, pos, mel)
     return out

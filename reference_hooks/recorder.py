@@ -59,6 +59,9 @@ class MemoryWriter:
         pass
 
 
+_INHERITED = object()  # a patched attribute that was not the owner's own: deleted again on removal
+
+
 class Hooks:
     """Every hook and patch of one run, registered through one object and all undone by `hooked()`."""
 
@@ -73,15 +76,21 @@ class Hooks:
         self._handles.append(module.register_forward_pre_hook(fn))
 
     def patch(self, owner: object, name: str, replacement) -> None:
-        """Replace an attribute (a function upstream calls, a method hooks cannot see) until the run ends."""
-        self._patches.append((owner, name, getattr(owner, name)))
+        """Replace an attribute (a function upstream calls, a method hooks cannot see) until the run ends.
+
+        A method patched on an instance is deleted again afterwards, so the class's own is found as before."""
+        own = name in getattr(owner, "__dict__", {})
+        self._patches.append((owner, name, getattr(owner, name) if own else _INHERITED))
         setattr(owner, name, replacement)
 
     def remove(self) -> None:
         for h in self._handles:
             h.remove()
         for owner, name, original in reversed(self._patches):
-            setattr(owner, name, original)
+            if original is _INHERITED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
         self._handles.clear()
         self._patches.clear()
 

@@ -7,6 +7,8 @@ mel's frames, n_quantizers=3, f0=None) and `infer_v2.py:682-686` (the target hal
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -60,6 +62,20 @@ def _hook(hooks, lr, recorder: Recorder, where: dict) -> None:
         hooks.forward(layers[3 * k + 2], output(f"block_{k}/out"))
     hooks.forward(layers[-1], output("out_conv"))
     hooks.forward(lr, output("out", pick=lambda out: out[0]))
+
+
+def attach(hooks, lr: torch.nn.Module, recorder: Recorder) -> None:
+    """Our stages of a regulator that upstream's own code calls (the unmodified IndexTTS2 class): its first
+    call is the prompt half (`infer_v2.py:368-370`, in `_get_speaker_conditioning`), each later call the target
+    half of the next text segment (`infer_v2.py:684-686`)."""
+    where, calls = {"at": PROMPT}, itertools.count()
+
+    def position(_m, _args):
+        n = next(calls)
+        where["at"] = PROMPT if n == 0 else stages.seg_path(TARGET, n - 1)
+
+    hooks.pre(lr, position)
+    _hook(hooks, lr, recorder, where)
 
 
 def run(model: torch.nn.Module, config: S2MelConfig, given: dict[str, torch.Tensor], recorder: Recorder

@@ -29,8 +29,9 @@ def generate(shapes: dict[str, tuple[int, ...]], seed: int, keep: dict[str, np.n
     """Random float32 parameters, every one away from its identity initialisation, activations near unit size.
 
     Norm gains are 1 + 0.1 N(0, 1) and biases 0.05 N(0, 1) (a port that drops an affine or a bias shows it),
-    weight-norm gains uniform in [0.7, 1.3], matrices N(0, 1/fan_in). `keep` holds buffers computed by the
-    model itself (time-embedding frequencies, positions), stored as they are rather than drawn.
+    weight-norm gains uniform in [0.7, 1.3], variances uniform in [0.5, 1.5] (batch-norm statistics),
+    matrices N(0, 1/fan_in). `keep` holds buffers computed by the model itself (time-embedding frequencies,
+    positions), stored as they are rather than drawn.
     """
     keep = keep or {}
     out: dict[str, np.ndarray] = {}
@@ -43,6 +44,8 @@ def generate(shapes: dict[str, tuple[int, ...]], seed: int, keep: dict[str, np.n
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
         if leaf == "weight_g":
             value = g.uniform(0.7, 1.3, size=shape)
+        elif leaf in ("running_var", "var"):  # variances (batch-norm statistics, feature statistics) stay > 0
+            value = g.uniform(0.5, 1.5, size=shape)
         elif len(shape) == 1 and leaf == "weight":  # norm gains: RMSNorm, GroupNorm
             value = 1.0 + 0.1 * g.standard_normal(shape)
         elif len(shape) == 1:  # biases, norm offsets

@@ -1,0 +1,111 @@
+"""The four models the class takes from the Hugging Face hub, written as a hub cache folder that answers offline.
+
+With `HF_HOME=<folder>` and `HF_HUB_OFFLINE=1`, `hf_hub_download` and transformers' `from_pretrained` resolve
+`HF_HOME/hub/models--ORG--NAME/refs/main` to `snapshots/<revision>/` and read plain files there (no blobs, no
+symlinks needed). What the class reads (indextts2-inference 2.1.1):
+- `facebook/w2v-bert-2.0`: `SeamlessM4TFeatureExtractor.from_pretrained` (infer_v2.py:165) and
+  `Wav2Vec2BertModel.from_pretrained` (utils/maskgct_utils.py:8): config.json, preprocessor_config.json,
+  model.safetensors;
+- `amphion/MaskGCT`: `semantic_codec/model.safetensors`, loaded strictly (infer_v2.py:175-176);
+- `funasr/campplus`: `campplus_cn_common.bin`, a torch state dict loaded strictly into the real-size
+  `CAMPPlus(80, 192)` (infer_v2.py:202-205);
+- `nvidia/bigvgan_v2_22khz_80band_256x`: config.json and `bigvgan_generator.pt` = {"generator": state dict
+  with weight norm} (s2mel/modules/bigvgan/bigvgan.py:384-449), weight norm removed after loading (:214).
+Sizes: w2v-bert keeps its hard-wired width 1024 and reads hidden_states[17] (infer_v2.py:270), so 18 layers
+(one more, so reading the wrong one shows) with a small feed-forward; BigVGAN is the shipped config at 128
+initial channels.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from reference_hooks.official_layout import as_torch, module_weights, torch_bytes
+from reference_hooks.upstream import import_module
+
+#: a fake commit id for every repository (any 40 hex digits; refs/main names it)
+REVISION = hashlib.sha1(b"indextts-parity offline tiny hub").hexdigest()
+W2V_BERT = {"hidden_size": 1024, "num_hidden_layers": 18, "num_attention_heads": 16, "intermediate_size": 256,
+            "conv_depthwise_kernel_size": 31}
+#: the real hub preprocessor config's values (its padding value is 1.0, the class default 0.0)
+FEATURE_EXTRACTOR = {"feature_extractor_type": "SeamlessM4TFeatureExtractor", "feature_size": 80, "num_mel_bins": 80,
+                     "padding_side": "right", "padding_value": 1.0, "processor_class": "Wav2Vec2BertProcessor",
+                     "return_attention_mask": True, "sampling_rate": 16000, "stride": 2}
+BIGVGAN_CHANNELS = 128
+#: BigVGAN at unit gain doubles its signal in every upsampling stage and clips most samples; a trained vocoder
+#: keeps its residual branches and output small. With these factors on the drawn weight-norm gains, the tiny
+#: pipeline's output has an rms near 0.1 and nothing clipped.
+BIGVGAN_GAINS = {".convs2.": 0.3, "conv_post.": 0.05}
+
+
+def snapshot(hf_home: Path, repo_id: str, write_bytes) -> Path:
+    """The snapshot folder of `repo_id`, with refs/main naming it."""
+    org, name = repo_id.split("/")
+    repo = hf_home / "hub" / f"models--{org}--{name}"
+    write_bytes(repo / "refs" / "main", REVISION.encode())
+    return repo / "snapshots" / REVISION
+
+
+def json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+
+
+def safetensors_bytes(weights: dict[str, np.ndarray]) -> bytes:
+    from safetensors.numpy import save
+
+    return save({k: np.array(v, order="C") for k, v in weights.items()}, metadata={"format": "pt"})
+
+
+def w2v_bert(hf_home: Path, seed: int, write_bytes) -> None:
+    from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
+
+    snap = snapshot(hf_home, "facebook/w2v-bert-2.0", write_bytes)
+    config = Wav2Vec2BertConfig(**W2V_BERT, architectures=["Wav2Vec2BertModel"])
+    data = config.to_dict()
+    data.pop("transformers_version", None)
+    write_bytes(snap / "config.json", json_bytes(data))
+    write_bytes(snap / "preprocessor_config.json", json_bytes(FEATURE_EXTRACTOR))
+    weights = module_weights(lambda: Wav2Vec2BertModel(config), "w2v_bert", seed, None)
+    write_bytes(snap / "model.safetensors", safetensors_bytes(weights))
+
+
+def semantic_codec(hf_home: Path, cfg, seed: int, write_bytes) -> None:
+    snap = snapshot(hf_home, "amphion/MaskGCT", write_bytes)
+    build = import_module("utils.maskgct_utils").build_semantic_codec
+    weights = module_weights(lambda: build(cfg.semantic_codec), "semantic_codec", seed, None)
+    write_bytes(snap / "semantic_codec" / "model.safetensors", safetensors_bytes(weights))
+
+
+def campplus(hf_home: Path, seed: int, write_bytes) -> None:
+    snap = snapshot(hf_home, "funasr/campplus", write_bytes)
+    model = import_module("s2mel.modules.campplus.DTDNN").CAMPPlus
+    weights = module_weights(lambda: model(feat_dim=80, embedding_size=192), "campplus", seed, None)
+    write_bytes(snap / "campplus_cn_common.bin", torch_bytes(as_torch(weights)))
+
+
+def bigvgan(hf_home: Path, cfg, seed: int, write_bytes) -> None:
+    """The wheel's own config.json at our width, and the generator's weights with weight norm."""
+    module = import_module("s2mel.modules.bigvgan.bigvgan")
+    attr_dict = import_module("s2mel.modules.bigvgan.env").AttrDict
+    snap = snapshot(hf_home, cfg.vocoder.name, write_bytes)
+    shipped = json.loads((Path(module.__file__).parent / "config.json").read_text())
+    shipped["upsample_initial_channel"] = BIGVGAN_CHANNELS
+    write_bytes(snap / "config.json", json_bytes(shipped))
+    weights = module_weights(lambda: module.BigVGAN(attr_dict(copy.deepcopy(shipped)), use_cuda_kernel=False),
+                             "bigvgan", seed, None)
+    for name in weights:
+        factor = next((f for part, f in BIGVGAN_GAINS.items() if part in name), None)
+        if factor is not None and name.endswith("weight_g"):
+            weights[name] = weights[name] * np.float32(factor)
+    write_bytes(snap / "bigvgan_generator.pt", torch_bytes({"generator": as_torch(weights)}))
+
+
+def write(hf_home: Path, cfg, seed: int, write_bytes) -> None:
+    w2v_bert(hf_home, seed, write_bytes)
+    semantic_codec(hf_home, cfg, seed, write_bytes)
+    campplus(hf_home, seed, write_bytes)
+    bigvgan(hf_home, cfg, seed, write_bytes)

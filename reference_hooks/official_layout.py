@@ -1,0 +1,255 @@
+"""IndexTTS2's official checkpoint layout, written from our seeded weights: what the unmodified class reads.
+
+`IndexTTS2(model_dir=...)` (indextts2-inference 2.1.1, `infer_v2.py:123-252`) reads `config.yaml`, `gpt.pth`,
+`s2mel.pth`, `bpe.model`, `feat1.pt`, `feat2.pt`, the w2v-bert statistics and the Qwen emotion model's folder
+from `model_dir`, and takes four models from the Hugging Face hub (written by `official_hub.py` into a cache
+folder that answers offline). Every tensor is ours:
+- the parts the project has take the very weights our capture uses (`driver.seeded_weights`, the same
+  config and seed): s2mel.pth's `length_regulator` and `cfm`;
+- everything else is drawn by our generator keyed by name (`weights.generate`), its names and shapes taken
+  from the module upstream builds from this config.yaml, buffers the module computes itself kept as computed.
+  When a part lands in `driver.SEEDED`, its file takes that part's weights instead (`PARTS_OF`).
+The folder is cached in the user's cache, keyed by everything that decides its bytes, and is made again
+byte for byte from the seed (torch files are saved through memory, so no temporary name enters them).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from harness.configs import TINY, PipelineConfig
+from harness.files import atomic
+from harness.paths import cache_dir
+from reference_hooks import cfm, driver
+from reference_hooks.upstream import import_module
+from reference_hooks.weights import GENERATOR_VERSION, generate
+
+#: bump when what a layout holds changes, so cached layouts are made again
+LAYOUT_VERSION = 2
+MANIFEST = "manifest.json"
+
+#: our pipeline at the widths the class's own code fixes: the length regulator reads the codec's 1024-wide
+#: embedding (S_ref, infer_v2.py:359) and vq2emb(codes) + gpt_layer(latent), 1024 wide too (:679-681)
+CLASS_CONFIG = TINY.with_(name="tiny-class", inputs__content_channels=1024, s2mel__lr_in_channels=1024)
+
+#: config.yaml sections of the parts the project does not have yet, at tiny sizes that keep every width upstream
+#: hard-wires (GPT width 1280 for gpt_layer, conditioning input 1024, codebook 8192 = number_mel_codes - 2)
+GPT = {
+    "model_dim": 1280, "max_mel_tokens": 250, "max_text_tokens": 120, "heads": 4, "use_mel_codes_as_input": True,
+    "mel_length_compression": 1024, "layers": 2, "number_text_tokens": 256, "number_mel_codes": 8194,
+    "start_mel_token": 8192, "stop_mel_token": 8193, "start_text_token": 0, "stop_text_token": 1,
+    "train_solo_embeddings": False, "condition_type": "conformer_perceiver",
+    "condition_module": {"output_size": 64, "linear_units": 128, "attention_heads": 2, "num_blocks": 2,
+                         "input_layer": "conv2d2", "perceiver_mult": 2},
+    "emo_condition_module": {"output_size": 64, "linear_units": 128, "attention_heads": 2, "num_blocks": 2,
+                             "input_layer": "conv2d2", "perceiver_mult": 2},
+}
+SEMANTIC_CODEC = {"codebook_size": 8192, "hidden_size": 1024, "codebook_dim": 8, "vocos_dim": 32,
+                  "vocos_intermediate_dim": 64, "vocos_num_layers": 2}
+EMO_NUM = [3, 17, 2, 8, 4, 5, 10, 24]  # the official config's rows per emotion of feat1/feat2
+FILES = {"gpt_checkpoint": "gpt.pth", "s2mel_checkpoint": "s2mel.pth", "w2v_stat": "wav2vec2bert_stats.pt",
+         "emo_matrix": "feat2.pt", "spk_matrix": "feat1.pt", "qwen_emo_path": "qwen0.6bemo4-merge/"}
+
+#: the part of ours whose seeded weights a name prefix takes (add a row when a part lands in driver.SEEDED)
+PARTS_OF = {"length_regulator": "s2mel", "cfm": "cfm"}
+#: buffers drawn rather than kept as computed: batch-norm statistics a loaded checkpoint brings
+DRAWN_BUFFERS = ("running_mean", "running_var")
+
+#: the text the tiny BPE model is trained on, upper case (tokenize_by_CJK_char upper-cases, utils/common.py:6-28)
+BPE_TEXT = """\
+THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG.
+A SMALL MODEL CAN STILL SPEAK A WHOLE SENTENCE, IF WE LET IT.
+HELLO WORLD. THIS IS A TEST OF THE TEXT TO SPEECH SYSTEM.
+WE COMPARE EVERY STAGE OF THE PIPELINE, ONE TENSOR AT A TIME!
+WHERE DID THE NUMBERS GO? THEY WERE WRITTEN OUT AS WORDS.
+ONE, TWO, THREE, FOUR, FIVE, SIX, SEVEN, EIGHT, NINE, TEN.
+IT COSTS FIVE DOLLARS ON JANUARY THIRD, TWENTY TWENTY FOUR.
+HOW MUCH WOOD WOULD A WOODCHUCK CHUCK IF A WOODCHUCK COULD CHUCK WOOD?
+PACK MY BOX WITH FIVE DOZEN LIQUOR JUGS. JACKDAWS LOVE MY BIG SPHINX OF QUARTZ.
+I'M NOT SURE WHAT'S NEXT - BUT IT'S GOING TO BE INTERESTING.
+"""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A written layout: `model_dir` for `IndexTTS2(model_dir=...)`, `hf_home` for `HF_HOME`."""
+
+    root: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def hf_home(self) -> Path:
+        return self.root / "hf_home"
+
+    def manifest(self) -> dict:
+        return json.loads((self.root / MANIFEST).read_text())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with atomic(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def torch_bytes(obj) -> bytes:
+    """torch.save through memory: the archive is named `archive`, not after a temporary file."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def as_torch(weights: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Tensors of the arrays' own shapes (np.ascontiguousarray would make a 0-d counter 1-d)."""
+    return {k: torch.from_numpy(np.array(v, order="C")) for k, v in weights.items()}
+
+
+def config_dict(config: PipelineConfig) -> dict:
+    """config.yaml: our parts' sections from our config (the CFM's exactly as our capture builds it)."""
+    i, s = config.inputs, config.s2mel
+    if i.fmax not in (None, 8000):
+        raise ValueError(f"fmax {i.fmax}: infer_v2.py:249 maps every fmax but 'None' to 8000")
+    s2mel = {
+        "preprocess_params": {"sr": i.sr, "spect_params": {
+            "n_fft": i.n_fft, "win_length": i.win_length, "hop_length": i.hop_length, "n_mels": i.n_mels,
+            "fmin": i.fmin, "fmax": "None" if i.fmax is None else i.fmax}},
+        **cfm.upstream_args(config.cfm).toDict(),
+        "length_regulator": {  # the arguments MyModel reads (commons.py:376-393), as s2mel.unbuilt_module passes them
+            "channels": s.lr_channels, "is_discrete": False, "in_channels": s.lr_in_channels,
+            "content_codebook_size": s.lr_codebook_size, "sampling_ratios": list(s.lr_sampling_ratios),
+            "vector_quantize": False, "n_codebooks": 1, "quantizer_dropout": 0.0, "f0_condition": False,
+            "n_f0_bins": 512},
+    }
+    return {"dataset": {"bpe_model": "bpe.model"}, "gpt": GPT, "semantic_codec": SEMANTIC_CODEC, "s2mel": s2mel,
+            **FILES, "emo_num": EMO_NUM, "vocoder": {"type": "bigvgan", "name": "nvidia/bigvgan_v2_22khz_80band_256x"},
+            "version": 2.0}
+
+
+def module_weights(build, prefix: str, seed: int, config: PipelineConfig | None) -> dict[str, np.ndarray]:
+    """Weights for the module `build()` makes, named as its state dict names them (without `prefix.`).
+
+    Our part's seeded weights when the project has the part; otherwise our generator keyed by `prefix.name`.
+    A module without buffers is built on the meta device (its names and shapes are all that is read).
+    """
+    with torch.device("meta"):
+        module = build()
+    params = {n for n, _ in module.named_parameters()}
+    state = module.state_dict()
+    if set(state) - params:
+        module = build()  # buffers it computes itself (positions, filters) are kept as computed
+        state = module.state_dict()
+    part = PARTS_OF.get(prefix)
+    if part in driver.SEEDED:
+        source = driver.seeded_weights(config, part, seed)
+        out = {k[len(prefix) + 1 :]: v for k, v in source.items() if k.startswith(prefix + ".")}
+    else:
+        keep = {f"{prefix}.{k}": v.numpy() for k, v in state.items() if k not in params and not k.endswith(DRAWN_BUFFERS)}
+        drawn = generate({f"{prefix}.{k}": tuple(v.shape) for k, v in state.items()}, seed, keep)
+        out = {k[len(prefix) + 1 :]: v for k, v in drawn.items()}
+    wrong = sorted(set(state) ^ set(out)) + [k for k in state if k in out and tuple(out[k].shape) != tuple(state[k].shape)]
+    if wrong:
+        raise ValueError(f"{prefix}: our weights do not fit the module the class builds: {wrong[:4]}")
+    return {k: out[k] for k in state}
+
+
+def bpe_model(vocab_size: int) -> bytes:
+    """A sentencepiece BPE model trained in memory: byte-identical across runs with one thread."""
+    import sentencepiece as spm
+
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(BPE_TEXT.splitlines()), model_writer=buf,
+                                   vocab_size=vocab_size, model_type="bpe", num_threads=1, character_coverage=1.0,
+                                   minloglevel=2)
+    return buf.getvalue()
+
+
+def s2mel_checkpoint(cfg, config: PipelineConfig, seed: int) -> bytes:
+    """s2mel.pth as `load_checkpoint2` reads it (commons.py:569-621): {"net": {module: state dict}}."""
+    my_model = import_module("s2mel.modules.commons").MyModel
+    net = {name: as_torch(module_weights(lambda n=name: my_model(cfg.s2mel, use_gpt_latent=True).models[n], name,
+                                         seed, config))
+           for name in ("cfm", "length_regulator", "gpt_layer")}
+    return torch_bytes({"net": net})
+
+
+def gpt_checkpoint(cfg, config: PipelineConfig, seed: int) -> bytes:
+    """gpt.pth, a plain state dict loaded strictly (utils/checkpoint.py:22-25), of UnifiedVoice as
+    `_load_gpt` builds it (infer_v2.py:136), before `post_init_gpt2_config` adds its aliases."""
+    unified_voice = import_module("gpt.model_v2").UnifiedVoice
+    return torch_bytes(as_torch(module_weights(lambda: unified_voice(**cfg.gpt, use_accel=False), "gpt", seed, config)))
+
+
+def matrices(seed: int) -> dict[str, bytes]:
+    """feat1.pt (speaker styles, rows x 192) and feat2.pt (emotion vectors, rows x 1280), split by emo_num
+    (infer_v2.py:231-240); the emotion rows at rms 0.5, the size of the emotion vector they are added to."""
+    rows = sum(EMO_NUM)
+    drawn = generate({"spk_matrix": (rows, 192), "emo_matrix": (rows, 1280)}, seed)
+    emo = drawn["emo_matrix"] * np.float32(0.5 * np.sqrt(1280))
+    return {"feat1.pt": torch_bytes(torch.from_numpy(drawn["spk_matrix"])), "feat2.pt": torch_bytes(torch.from_numpy(emo))}
+
+
+def w2v_stats(seed: int, hidden: int = 1024) -> bytes:
+    """{"mean", "var"} of the w2v-bert features: get_emb computes (x - mean) / sqrt(var) (maskgct_utils.py:7-13)."""
+    drawn = generate({"w2v_stat.mean": (hidden,), "w2v_stat.var": (hidden,)}, seed)
+    return torch_bytes({"mean": torch.from_numpy(drawn["w2v_stat.mean"]), "var": torch.from_numpy(drawn["w2v_stat.var"])})
+
+
+#: the code that decides a layout's bytes (its hash is part of the cache key)
+WRITERS = ("official_layout.py", "official_hub.py", "qwen_standin.py", "weights.py")
+
+
+def layout_key(config: PipelineConfig, seed: int) -> str:
+    versions = {d: importlib.metadata.version(d) for d in ("indextts2-inference", "transformers", "torch", "sentencepiece")}
+    code = [hashlib.sha256((Path(__file__).parent / name).read_bytes()).hexdigest() for name in WRITERS]
+    data = [LAYOUT_VERSION, GENERATOR_VERSION, config.to_dict(), seed, versions, sorted(driver.SEEDED), code]
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def locate(config: PipelineConfig = CLASS_CONFIG, seed: int = 0) -> Layout:
+    """Where the layout for this config and seed lives in the user's cache (written or not)."""
+    return Layout(cache_dir() / "class" / f"layout-{config.name}-seed{seed}-{layout_key(config, seed)}")
+
+
+def ensure(config: PipelineConfig = CLASS_CONFIG, seed: int = 0, log=print) -> Layout:
+    """The layout for this config and seed, written on first use (about a minute, 1 GB) and cached."""
+    layout = locate(config, seed)
+    if (layout.root / MANIFEST).is_file():
+        return layout
+    log(f"writing the official checkpoint layout from seeded weights -> {layout.root}")
+    write(layout, config, seed)
+    return layout
+
+
+def write(layout: Layout, config: PipelineConfig, seed: int) -> None:
+    """Every file, then the manifest (sha256 of each): a layout without its manifest is incomplete."""
+    from omegaconf import OmegaConf
+
+    from reference_hooks import official_hub, qwen_standin
+
+    text = "# tiny seeded IndexTTS2 (indextts-parity reference_hooks/official_layout.py)\n"
+    text += yaml.safe_dump(config_dict(config), sort_keys=False, default_flow_style=None)
+    model = layout.model_dir
+    write_bytes(model / "config.yaml", text.encode())
+    cfg = OmegaConf.load(model / "config.yaml")  # as `_load_config` reads it (infer_v2.py:123-131)
+    torch.manual_seed(0)  # only the throw-away initialisation of modules built for their names depends on it
+    write_bytes(model / "bpe.model", bpe_model(int(cfg.gpt.number_text_tokens)))
+    write_bytes(model / FILES["s2mel_checkpoint"], s2mel_checkpoint(cfg, config, seed))
+    write_bytes(model / FILES["gpt_checkpoint"], gpt_checkpoint(cfg, config, seed))
+    for name, data in matrices(seed).items():
+        write_bytes(model / name, data)
+    write_bytes(model / FILES["w2v_stat"], w2v_stats(seed))
+    qwen_standin.write(model / FILES["qwen_emo_path"], seed, write_bytes)
+    official_hub.write(layout.hf_home, cfg, seed, write_bytes)
+    files = {p.relative_to(layout.root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(layout.root.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    manifest = {"seed": seed, "config": config.name, "layout_version": LAYOUT_VERSION, "files": files}
+    write_bytes(layout.root / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
