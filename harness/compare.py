@@ -19,11 +19,13 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from harness import diagnosis, floors, stages
+from harness import coverage, diagnosis, floors, runs, shapes, stages
 from harness import metrics as M
 from harness.align import aligned, halves
+from harness.judge import Judged, judge
 from harness.neighbours import hint_context
-from harness.tolerance import DEFAULT, FALLBACK_RULE, FLOOR_RULE, Tolerances
+from harness.precision import Detector, Profile, suggestion
+from harness.tolerance import DEFAULT, FALLBACK_RULE, FLOOR_RULE, Rule, Tolerances
 from harness.trace import Floor, StageInfo, Trace
 
 PASS, FAIL, PROPAGATED, MISSING, ERROR = "pass", "fail", "propagated", "missing", "error"
@@ -96,6 +98,9 @@ class Comparison:
     results: tuple[StageResult, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
     rule: str = FLOOR_RULE  # "floors": the reference's noise floors decided; "fallback": rel-L2 <= 1e-4
+    profile: dict | None = None  # the precision profile the candidate was judged by (harness/precision.py)
+    detected_precision: str = ""  # without a profile: the reduced precision the candidate looks like
+    coverage: dict = field(default_factory=dict)  # what the selection and the map promised, what was compared
 
     @property
     def first_divergence(self) -> StageResult | None:
@@ -123,9 +128,14 @@ class Comparison:
         return 0 if self.passed else 1
 
 
-def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: Tolerances = DEFAULT) -> Comparison:
+def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: Tolerances = DEFAULT,
+                   profile: str | None = None) -> Comparison:
     select = stages.selector(stage)
     ref = traces.reference
+    runs.check_same_run({role: t.provenance for role, t in traces.roles().items()},
+                        {role: str(t.path) for role, t in traces.roles().items()})
+    judged_by = _profile(ref, profile)
+    detector = Detector()
     warnings = [f"{role} trace {t.path} is incomplete (the run was interrupted)"
                 for role, t in traces.roles().items() if not t.complete]
     with_floors = floors.valid(ref)
@@ -134,7 +144,7 @@ def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: To
     results: list[StageResult] = []
     for info in ref.stages():
         if select(info.path):
-            results.extend(_compare_stage(traces, info, tolerances, with_floors))
+            results.extend(_compare_stage(traces, info, tolerances, with_floors, judged_by, detector))
     results, unverified = _mark_unverified(ref, results)
     if unverified:
         warnings.append(f"{unverified} recomputed stage(s) of the reference do not match the upstream values that "
@@ -146,15 +156,50 @@ def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: To
     extra = [s.path for s in traces.candidate.stages() if s.path not in ref and select(s.path)]
     if extra:
         warnings.append(f"{len(extra)} candidate stage(s) absent from the reference, e.g. {extra[0]}")
+    results = tuple(results)
+    detected = "" if judged_by else detector.detected()
+    if detected:
+        warnings.append(suggestion(detected))
     return Comparison(
         traces={role: str(t.path) for role, t in traces.roles().items()},
         provenance={role: t.provenance for role, t in traces.roles().items()},
-        selection=stage, tolerances=tolerances, results=tuple(results), warnings=tuple(warnings),
-        rule=FLOOR_RULE if with_floors else FALLBACK_RULE,
+        selection=stage, tolerances=tolerances, results=results, warnings=tuple(warnings),
+        rule=FLOOR_RULE if with_floors else FALLBACK_RULE, profile=judged_by.to_json() if judged_by else None,
+        detected_precision=detected, coverage=coverage.of(results, traces.candidate.provenance),
     )
 
 
-def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: bool) -> list[StageResult]:
+def _profile(ref: Trace, dtype: str | None) -> Profile | None:
+    """The precision profile asked for: measured where the reference holds floors of that dtype."""
+    if not dtype:
+        return None
+    return Profile(dtype, measured=any(dtype in s.precision_floors for s in ref.stages()))
+
+
+def _judge_side(trace: Trace, info: StageInfo, half: str, ref, rule: Rule, floor: Floor | None,
+                detector: Detector | None) -> tuple[Judged | None, str, str]:
+    """(verdict or None where nothing could be measured, transform said, problem) of one candidate trace.
+
+    A shape or axis that differs from the reference's is a divergence here, judged on the overlap."""
+    cand, transform, problem = aligned(trace, info, half, ref.shape)
+    if cand is None:
+        raw = shapes.read_half(trace, info, half)
+        if raw is None:
+            return None, transform, problem
+        ref_part, cand_part, problem = shapes.overlap(raw, trace.info(info.path).layout, ref, info.layout)
+        if ref_part is None:
+            return Judged(False, None, None, problem), transform, problem
+        j = judge(ref_part, cand_part, rule, floor, info.kind == stages.EXACT)
+        within = "; the overlap is within tolerance" if j.ok else ""
+        return Judged(False, j.metrics, j.allowed, problem + within), transform, problem + within
+    if detector is not None:
+        detector.see(ref, cand, trace.info(info.path).dtype)
+    j = judge(ref, cand, rule, floor, info.kind == stages.EXACT)
+    return j, transform, j.note
+
+
+def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: bool, profile: Profile | None,
+                   detector: Detector) -> list[StageResult]:
     rule = tol.rule_for(info.path)
     out = []
     for half, index in halves(info):
@@ -163,33 +208,36 @@ def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: 
             out.append(StageResult(**base, status=MISSING, problem="absent from the candidate trace"))
             continue
         ref = ts.reference.read(info.path, index)
-        cand, transform, problem = aligned(ts.candidate, info, half, ref.shape)
-        if problem.startswith("the candidate holds only"):
-            out.append(StageResult(**base, status=MISSING, problem=problem))
-            continue
-        if problem:
-            out.append(StageResult(**base, status=ERROR, problem=problem))
-            continue
-        forced = None
-        if ts.forced is not None and info.path in ts.forced:
-            forced = aligned(ts.forced, info, half, ref.shape)[0]
         prop_floor = info.propagated_floor.get(half) if with_floors else None
         local_floor = info.local_floor.get(half) if with_floors else None
-        prop = M.compute(ref, cand)
-        prop_ok = rule.passes(prop, prop_floor)
-        local = M.compute(ref, forced) if forced is not None else None
-        local_ok = rule.passes(local, local_floor) if local is not None else None
-        if local_ok is False or (local_ok is None and not prop_ok):
+        prop_rule = local_rule = rule
+        if profile is not None:
+            measured = info.precision_floors.get(profile.dtype, {}).get(half)
+            prop_rule, prop_floor = profile.adjust(rule, prop_floor, measured)
+            local_rule, local_floor = profile.adjust(rule, local_floor, None)
+        prop, transform, problem = _judge_side(ts.candidate, info, half, ref, prop_rule, prop_floor, detector)
+        if prop is None and problem.startswith("the candidate holds only"):
+            out.append(StageResult(**base, status=MISSING, problem=problem))
+            continue
+        if prop is None:
+            out.append(StageResult(**base, status=ERROR, problem=problem))
+            continue
+        local = None
+        if ts.forced is not None and info.path in ts.forced:
+            local, _, local_problem = _judge_side(ts.forced, info, half, ref, local_rule, local_floor, None)
+            problem = problem or local_problem
+        if (local is not None and not local.ok) or (local is None and not prop.ok):
             status = FAIL
-        elif not prop_ok:
+        elif not prop.ok:
             status = PROPAGATED
         else:
             status = PASS
+        lm = local.metrics if local is not None else None
         out.append(StageResult(
-            **base, status=status, local=local, local_floor=local_floor,
-            local_allowed=rule.allowed(local, local_floor) if local is not None else None,
-            propagated=prop, propagated_floor=prop_floor, propagated_allowed=rule.allowed(prop, prop_floor),
-            problem=_nonfinite_note(prop, local), transform=transform,
+            **base, status=status, local=lm, local_floor=local_floor if lm else None,
+            local_allowed=local.allowed if local is not None else None,
+            propagated=prop.metrics, propagated_floor=prop_floor if prop.metrics else None,
+            propagated_allowed=prop.allowed, problem=problem or _nonfinite_note(prop.metrics, lm), transform=transform,
         ))
     return out
 

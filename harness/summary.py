@@ -3,7 +3,9 @@
 Schema `indextts-parity-comparison`, version 2 (docs/results-schema.json is the JSON Schema):
   schema, version, verdict (the one-line verdict), passed, exit_code, first_divergence (label|null),
   selection, rule ("floors" or "fallback"), traces {role: path}, provenance {role: {...}},
-  tolerances {default, overrides}, warnings [str], stages [{path, half, label, layout, status, derived,
+  tolerances {default, overrides}, warnings [str], profile (the precision profile or null),
+  detected_precision (a reduced precision the candidate looks like, or ""), coverage {selected, compared,
+  promised, provided, notes}, stages [{path, half, label, layout, status, derived,
   problem, transform, local, local_floor, local_allowed, propagated, propagated_floor, propagated_allowed,
   hints}]
 where each metrics object holds n, ref_mean, ref_std, cand_mean, cand_std, max_abs, max_abs_index,
@@ -43,6 +45,9 @@ def to_json(c: Comparison) -> dict:
         "provenance": c.provenance,
         "tolerances": c.tolerances.to_json(),
         "warnings": list(c.warnings),
+        "profile": c.profile,
+        "detected_precision": c.detected_precision,
+        "coverage": c.coverage,
         "stages": [_stage(r) for r in c.results],
     }
 
@@ -79,7 +84,8 @@ def from_json(data: dict) -> Comparison:
         results.append(StageResult(**fields))
     return Comparison(traces=data["traces"], provenance=data["provenance"], selection=data["selection"],
                       tolerances=Tolerances.from_json(data["tolerances"]), results=tuple(results),
-                      warnings=tuple(data["warnings"]), rule=data["rule"])
+                      warnings=tuple(data["warnings"]), rule=data["rule"], profile=data.get("profile"),
+                      detected_precision=data.get("detected_precision", ""), coverage=data.get("coverage") or {})
 
 
 def write(c: Comparison, path: Path) -> Path:

@@ -7,8 +7,7 @@ from pathlib import Path
 from harness.configs import CONFIGS, PipelineConfig, get_config
 from harness.detail import LEVELS
 from harness.errors import UserError
-
-MAX_STEPS = 1000
+from harness.limits import MAX_SEED, MAX_STEPS
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -29,8 +28,18 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
     cfg = get_config(args.config)
     if args.steps is not None:
         if not 1 <= args.steps <= MAX_STEPS:
-            raise UserError(f"--steps must be between 1 and {MAX_STEPS}")
+            raise UserError(f"--steps must be between 1 and {MAX_STEPS} (MAX_STEPS)")
         cfg = cfg.with_(steps=args.steps)
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed must be between 0 and {MAX_SEED} (MAX_SEED)")
+    if args.checkpoints is not None:
+        from harness.files import input_file
+
+        input_file(args.checkpoints, "--checkpoints", folder_ok=True)
+    if args.reference_src is not None:
+        from harness.files import input_file
+
+        input_file(args.reference_src, "--reference-src", folder_ok=True)
     if args.checkpoints is not None and cfg.name != "full":
         raise UserError("--checkpoints holds real-size weights: use it with --config full")
     return cfg
