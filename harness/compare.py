@@ -19,10 +19,12 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from harness import coverage, diagnosis, floors, runs, shapes, stages
 from harness import metrics as M
 from harness.align import aligned, halves
-from harness.judge import Judged, judge
+from harness.judge import Judged, incompatible, judge
 from harness.neighbours import hint_context
 from harness.precision import Detector, Profile, suggestion
 from harness.tolerance import DEFAULT, FALLBACK_RULE, FLOOR_RULE, Rule, Tolerances
@@ -101,6 +103,7 @@ class Comparison:
     profile: dict | None = None  # the precision profile the candidate was judged by (harness/precision.py)
     detected_precision: str = ""  # without a profile: the reduced precision the candidate looks like
     coverage: dict = field(default_factory=dict)  # what the selection and the map promised, what was compared
+    incomplete: tuple[str, ...] = ()  # roles whose trace was interrupted: such a comparison is never a pass
 
     @property
     def first_divergence(self) -> StageResult | None:
@@ -117,7 +120,7 @@ class Comparison:
 
     @property
     def passed(self) -> bool:
-        return bool(self.compared) and not self.failures
+        return bool(self.compared) and not self.failures and not self.incomplete
 
     @property
     def has_local(self) -> bool:
@@ -136,6 +139,7 @@ def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: To
                         {role: str(t.path) for role, t in traces.roles().items()})
     judged_by = _profile(ref, profile)
     detector = Detector()
+    plain: set[tuple[str, str]] = set()
     warnings = [f"{role} trace {t.path} is incomplete (the run was interrupted)"
                 for role, t in traces.roles().items() if not t.complete]
     with_floors = floors.valid(ref)
@@ -144,12 +148,15 @@ def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: To
     results: list[StageResult] = []
     for info in ref.stages():
         if select(info.path):
-            results.extend(_compare_stage(traces, info, tolerances, with_floors, judged_by, detector))
+            for r in _compare_stage(traces, info, tolerances, with_floors, judged_by, detector):
+                results.append(r)
+                if r.is_root_candidate and _plain(traces, info, r.half, ref.read(info.path, dict(halves(info))[r.half])):
+                    plain.add((r.path, r.half))
     results, unverified = _mark_unverified(ref, results)
     if unverified:
         warnings.append(f"{unverified} recomputed stage(s) of the reference do not match the upstream values that "
                         "follow them (a modified reference?); they are marked unverified")
-    results = _diagnose(traces, results)
+    results = _diagnose_plain(traces, results, plain)
     missing = [r for r in results if r.status == MISSING]
     if missing:
         warnings.append(f"{len(missing)} reference stage(s) absent from the candidate, e.g. {missing[0].label}")
@@ -166,6 +173,7 @@ def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: To
         selection=stage, tolerances=tolerances, results=results, warnings=tuple(warnings),
         rule=FLOOR_RULE if with_floors else FALLBACK_RULE, profile=judged_by.to_json() if judged_by else None,
         detected_precision=detected, coverage=coverage.of(results, traces.candidate.provenance),
+        incomplete=tuple(role for role, t in traces.roles().items() if not t.complete),
     )
 
 
@@ -186,6 +194,9 @@ def _judge_side(trace: Trace, info: StageInfo, half: str, ref, rule: Rule, floor
         raw = shapes.read_half(trace, info, half)
         if raw is None:
             return None, transform, problem
+        clash = incompatible(ref, raw)  # what the values are, before how many there are
+        if clash:
+            return Judged(False, None, None, clash), transform, clash
         ref_part, cand_part, problem = shapes.overlap(raw, trace.info(info.path).layout, ref, info.layout)
         if ref_part is None:
             return Judged(False, None, None, problem), transform, problem
@@ -196,6 +207,27 @@ def _judge_side(trace: Trace, info: StageInfo, half: str, ref, rule: Rule, floor
         detector.see(ref, cand, trace.info(info.path).dtype)
     j = judge(ref, cand, rule, floor, info.kind == stages.EXACT)
     return j, transform, j.note
+
+
+def _plain(ts: TraceSet, info: StageInfo, half: str, ref) -> bool:
+    """Real, finite floats on both sides: what the diagnosis hints are written for."""
+    if ref.dtype.kind != "f" or not np.isfinite(ref).all():
+        return False
+    for trace in (ts.candidate, ts.forced):
+        if trace is not None and info.path in trace:
+            cand = shapes.read_half(trace, info, half)
+            if cand is not None and (cand.dtype.kind != "f" or not np.isfinite(cand).all()):
+                return False
+    return True
+
+
+def _diagnose_plain(ts: TraceSet, results: list[StageResult], plain: set) -> list[StageResult]:
+    """Hints for the stages whose values the hint tests can read; the others keep their problem line."""
+    at = [i for i, r in enumerate(results) if (r.path, r.half) in plain]
+    out = list(results)
+    for i, r in zip(at, _diagnose(ts, [results[i] for i in at])):
+        out[i] = r
+    return out
 
 
 def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: bool, profile: Profile | None,

@@ -37,6 +37,10 @@ def verdict_line(c: Comparison) -> str:
 
 
 def _verdict(c: Comparison, n: int) -> str:
+    if c.incomplete and not c.failures:
+        return (f"NOT A PASS: the {' and '.join(c.incomplete)} trace{'s were' if len(c.incomplete) > 1 else ' was'} "
+                f"interrupted (incomplete); the {len(c.compared)} stages compared are within tolerance, the rest of "
+                "the run is unknown")
     if c.passed:
         basis = "local and propagated" if c.has_local else "propagated"
         missing = sum(r.status == "missing" for r in c.results)

@@ -36,18 +36,24 @@ def of(results, candidate_provenance: dict) -> dict:
 
 
 def shortfall(c: dict) -> str:
-    """A clause for the verdict line when only a small part of a promise was compared ("" otherwise)."""
+    """Clauses for the verdict line when only a small part of a promise was compared, and when a port's
+    tensors landed on stages the reference does not hold (with the likely fix) ("" otherwise)."""
     if not c:
         return ""
+    out = []
     if c.get("promised") and c["provided"] < SMALL * c["promised"]:
-        return (f"only {c['provided']} of the {c['promised']} stages the map promises were provided"
-                + (f" ({c['notes'][0]})" if c.get("notes") else ""))
-    if c.get("selected") and c["compared"] < SMALL * c["selected"]:
-        return f"only {c['compared']} of the {c['selected']} selected stages were compared"
-    return ""
+        out.append(f"only {c['provided']} of the {c['promised']} stages the map promises were provided")
+    elif c.get("selected") and c["compared"] < SMALL * c["selected"]:
+        out.append(f"only {c['compared']} of the {c['selected']} selected stages were compared")
+    out += [f"map: {n}" for n in (c.get("notes") or []) if ABSENT in n][:1]
+    return " - ".join(out)
+
+
+#: the words of the conversion note on tensors that map to stages the reference does not hold
+ABSENT = "map to stages the reference does not hold"
 
 
 def why_nothing(c: dict) -> str:
     """Why nothing was compared, from the map's conversion notes, where there are any."""
-    notes = c.get("notes") or []
+    notes = sorted(c.get("notes") or [], key=lambda n: ABSENT not in n)  # the likely fix first
     return f" ({'; '.join(notes[:2])})" if notes else ""

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import stages
+from harness import cache, stages
 from harness.errors import UserError
 from harness.mapfile import TRANSFORM, MapEntry, load_map
-from harness.paths import cache_dir
 from harness.readers import Entry, open_tensors
 from harness.trace import Trace, TraceWriter
 
@@ -176,20 +175,28 @@ def cache_name(*paths: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def is_foreign(path: Path | str | None) -> bool:
-    """A port's dump rather than a trace: anything but an .h5 file."""
-    return path is not None and Path(path).suffix != ".h5"
+DUMP_SUFFIXES = (".safetensors", ".npz", ".npy")
+TRACE_SUFFIXES = (".h5", ".hdf5", ".partial")  # .partial: an interrupted run's trace, readable as such
+
+
+def is_foreign(path: Path | str | None, map_path: Path | str | None = None) -> bool:
+    """A port's dump rather than a trace: a folder, a .safetensors/.npz/.npy file, or with a map anything
+    that is not named as a trace."""
+    if path is None:
+        return False
+    path = Path(path)
+    return path.suffix in DUMP_SUFFIXES or path.is_dir() or (map_path is not None and path.suffix not in TRACE_SUFFIXES)
 
 
 def as_traces(reference: Path, candidate: Path, forced: Path | None, map_path: Path | None, log=None
               ) -> tuple[Path, Path | None]:
     """The candidate and its teacher-forced run as traces: a port's dumps are converted through the map."""
-    if map_path is not None and not (is_foreign(candidate) or is_foreign(forced)):
+    if map_path is not None and not (is_foreign(candidate, map_path) or is_foreign(forced, map_path)):
         raise UserError(f"--map is for a port's dump (.safetensors, .npz, .npy, a folder of .npy); {candidate} "
                         f"{'and ' + str(forced) + ' are traces' if forced else 'is a trace'}: drop --map")
-    if is_foreign(candidate):
+    if is_foreign(candidate, map_path):
         candidate = foreign_candidate(reference, candidate, map_path, log)
-    if is_foreign(forced):
+    if is_foreign(forced, map_path):
         forced = foreign_candidate(reference, forced, map_path, log)
     return candidate, forced
 
@@ -202,13 +209,15 @@ def foreign_candidate(reference: Path, candidate: Path, map_path: Path | None, l
     load_map(map_path)  # a bad map is bad input before anything is read
     open_tensors(candidate)  # and so is an unreadable dump
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(candidate).stem)[:60]
-    out = cache_dir() / "foreign" / f"{stem}-{cache_name(reference, candidate, map_path)}.h5"
+    out = cache.folder("foreign") / f"{stem}-{cache_name(reference, candidate, map_path)}.h5"
     if out.exists():  # converted before from these very files
+        cache.touch(out)
         with Trace(out) as t:
             notes = list(t.provenance.get("notes") or [])
     else:
         with Trace(reference) as ref:
             _, notes = convert(ref, Path(candidate), Path(map_path), out)
+        cache.enforce()
     for note in notes:
         (log or (lambda _m: None))(f"map: {note}")
     return out

@@ -31,16 +31,25 @@ class Judged:
     note: str = ""
 
 
+def incompatible(ref: np.ndarray, cand: np.ndarray) -> str:
+    """Why two arrays' kinds of value cannot be compared at all ("" where they can)."""
+    rk, ck = ref.dtype.kind, cand.dtype.kind
+    if (rk in _TEXT) != (ck in _TEXT):
+        return f"the candidate holds {_kind(cand)} where the reference holds {_kind(ref)}"
+    if (rk == "c") != (ck == "c"):
+        return (f"the candidate is {_kind(cand)} where the reference is {_kind(ref)}: complex and real values are "
+                "not compared by a cast")
+    return ""
+
+
 def judge(ref: np.ndarray, cand: np.ndarray, rule: Rule, floor: Floor | None, exact: bool = False) -> Judged:
     ref, cand = np.asarray(ref), np.asarray(cand)
     rk, ck = ref.dtype.kind, cand.dtype.kind
-    if rk in _TEXT or ck in _TEXT:
-        if not (rk in _TEXT and ck in _TEXT):
-            return Judged(False, None, None, f"the candidate holds {_kind(cand)} where the reference holds {_kind(ref)}")
+    clash = incompatible(ref, cand)
+    if clash:
+        return Judged(False, None, None, clash)
+    if rk in _TEXT:
         return _exact(ref, cand, with_metrics=False)
-    if (rk == "c") != (ck == "c"):
-        return Judged(False, None, None, f"the candidate is {_kind(cand)} where the reference is {_kind(ref)}: "
-                                         "complex and real values are not compared by a cast")
     if exact or (rk in _WHOLE + "b" and ck in _WHOLE + "b"):
         return _exact(ref, cand, with_metrics=True)
     ref, cand, note, matched = _set_aside_nonfinite(ref, cand)

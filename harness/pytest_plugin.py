@@ -40,19 +40,27 @@ def group_of(path: str) -> str:
     return spec.group_of(path) if spec is not None else path.split("/", 1)[0]
 
 
+#: bad input met while a test module was imported (`stage_groups`): raised as one usage error after collection
+_COLLECTION_ERRORS: list[str] = []
+
+
 def _usage_error(exc: UserError):
-    """Bad input met inside a test module or a test: end the session as a usage error, in one line."""
+    """Bad input met inside a test: end the session as a usage error, in one line."""
     pytest.exit(f"indextts-parity: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def stage_groups(reference: str | Path, stage: str | None = None) -> list[str]:
-    """The stage groups a reference trace holds, in pipeline order (for `parametrize`)."""
+    """The stage groups a reference trace holds, in pipeline order (for `parametrize`).
+
+    An unreadable reference gives no groups here (so the module imports) and one usage error once
+    collection ends, never a collection error with a traceback."""
     try:
         select = stages.selector(stage)
         with Trace(reference) as ref:
             groups = [group_of(s.path) for s in ref.stages() if select(s.path)]
     except UserError as exc:
-        _usage_error(exc)
+        _COLLECTION_ERRORS.append(f"indextts-parity: {exc}")
+        return []
     return list(dict.fromkeys(groups))
 
 
@@ -181,5 +189,7 @@ def pytest_configure(config) -> None:
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
+    if _COLLECTION_ERRORS:
+        raise pytest.UsageError(_COLLECTION_ERRORS[0])
     if config.option.parity_ref and config.option.parity_cand:
         items.extend(ParityCollector.from_parent(session, name="parity").collect())

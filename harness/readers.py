@@ -38,9 +38,9 @@ class Entry:
     read: Callable[[], np.ndarray]
 
 
-def open_tensors(path: Path) -> dict[str, Entry]:
-    """The tensors of a port's dump by name, declarations checked, data not yet read."""
-    path = input_file(path, "candidate", folder_ok=True)
+def open_tensors(path: Path, what: str = "candidate") -> dict[str, Entry]:
+    """The tensors of a port's dump (or a checkpoint) by name, declarations checked, data not yet read."""
+    path = input_file(path, what, folder_ok=True)
     if path.is_dir():
         files = sorted(path.glob("*.npy"))
         limits.check(f"{path}: the number of .npy files", len(files), limits.MAX_TENSORS, "MAX_TENSORS")

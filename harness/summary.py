@@ -5,7 +5,7 @@ Schema `indextts-parity-comparison`, version 2 (docs/results-schema.json is the 
   selection, rule ("floors" or "fallback"), traces {role: path}, provenance {role: {...}},
   tolerances {default, overrides}, warnings [str], profile (the precision profile or null),
   detected_precision (a reduced precision the candidate looks like, or ""), coverage {selected, compared,
-  promised, provided, notes}, stages [{path, half, label, layout, status, derived,
+  promised, provided, notes}, incomplete [roles of interrupted traces], stages [{path, half, label, layout, status, derived,
   problem, transform, local, local_floor, local_allowed, propagated, propagated_floor, propagated_allowed,
   hints}]
 where each metrics object holds n, ref_mean, ref_std, cand_mean, cand_std, max_abs, max_abs_index,
@@ -48,6 +48,7 @@ def to_json(c: Comparison) -> dict:
         "profile": c.profile,
         "detected_precision": c.detected_precision,
         "coverage": c.coverage,
+        "incomplete": list(c.incomplete),
         "stages": [_stage(r) for r in c.results],
     }
 
@@ -85,7 +86,8 @@ def from_json(data: dict) -> Comparison:
     return Comparison(traces=data["traces"], provenance=data["provenance"], selection=data["selection"],
                       tolerances=Tolerances.from_json(data["tolerances"]), results=tuple(results),
                       warnings=tuple(data["warnings"]), rule=data["rule"], profile=data.get("profile"),
-                      detected_precision=data.get("detected_precision", ""), coverage=data.get("coverage") or {})
+                      detected_precision=data.get("detected_precision", ""), coverage=data.get("coverage") or {},
+                      incomplete=tuple(data.get("incomplete") or ()))
 
 
 def write(c: Comparison, path: Path) -> Path:

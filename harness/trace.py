@@ -140,6 +140,8 @@ class TraceWriter:
             _, path, value, attrs = item
             ds = self._file.create_dataset(path, data=value)  # contiguous: the fastest to stream out
             ds.attrs.update(attrs)
+            # on disk at once: a run killed outright (kill -9) leaves a partial that reads, up to this stage
+            self._file.flush()
         elif item[0] == "flush":
             self._file.flush()
 

@@ -9,6 +9,15 @@ from harness.detail import LEVELS
 from harness.errors import UserError
 from harness.limits import MAX_SEED, MAX_STEPS
 
+#: the porter's path, shown under every command a porter meets
+PORTER_PATH = """a porter's path (docs/example.map.toml is a complete, commented map):
+  harness capture -o ref.h5                        upstream, hooked, with its noise floors
+  harness export-inputs ref.h5 -o inputs/          what your port needs to replay it exactly
+  (run your port on inputs/, dump its tensors as .safetensors, .npz or .npy under its own names)
+  harness stages --schema                          every stage you can map a tensor onto
+  harness compare ref.h5 port.safetensors --map port.map.toml
+exit codes: 0 pass, 1 divergence (or nothing compared), 2 bad input or usage, 3 internal error (crash log)"""
+
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and inputs")

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from harness import junit, stages, summary, tolerance
-from harness.commands.common import add_model_flags, config_from
+from harness.commands.common import PORTER_PATH, add_model_flags, config_from
 from harness.compare import compare_traces, open_traces
 from harness.console import render
 from harness.errors import UserError
@@ -34,7 +34,7 @@ PIPED_ROWS = 40
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare two traces (or upstream vs reimpl on the embedded default)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PORTER_PATH)
     p.add_argument("traces", nargs="*", type=Path, metavar="REF CAND", help="reference and candidate traces")
     p.add_argument("--stage", default=None,
                    help="a group (a part, dit, lr), a path prefix (dit/block_03) or a glob")

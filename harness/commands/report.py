@@ -9,6 +9,7 @@ import hashlib
 from pathlib import Path
 
 from harness import stages, tolerance
+from harness.commands.common import PORTER_PATH
 from harness.compare import compare_traces, open_traces
 from harness.console import progress
 from harness.foreign import as_traces
@@ -17,7 +18,8 @@ from harness.precision import CHOICES
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="write the HTML report of REF vs CAND", description=__doc__)
+    p = sub.add_parser("report", help="write the HTML report of REF vs CAND", description=__doc__, epilog=PORTER_PATH,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("reference", type=Path)
     p.add_argument("candidate", type=Path)
     p.add_argument("-o", "--output", type=Path, default=None,
