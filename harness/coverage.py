@@ -41,8 +41,9 @@ def shortfall(c: dict) -> str:
     if not c:
         return ""
     out = []
-    if c.get("promised") and c["provided"] < SMALL * c["promised"]:
-        out.append(f"only {c['provided']} of the {c['promised']} stages the map promises were provided")
+    if c.get("promised") is not None:  # a port's dump: its map says what it set out to provide
+        if c["provided"] < SMALL * c["promised"]:
+            out.append(f"only {c['provided']} of the {c['promised']} stages the map promises were provided")
     elif c.get("selected") and c["compared"] < SMALL * c["selected"]:
         out.append(f"only {c['compared']} of the {c['selected']} selected stages were compared")
     out += [f"map: {n}" for n in (c.get("notes") or []) if ABSENT in n][:1]

@@ -89,8 +89,10 @@ def _npy_file(path: Path) -> Entry:
         raise UserError(f"{path}: declares {shape} {dtype} ({nbytes} bytes) but holds {size - offset}; truncated")
 
     def read() -> np.ndarray:
-        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C") \
-            if nbytes else np.zeros(shape, dtype)
+        if not nbytes:
+            return np.zeros(shape, dtype)
+        flat = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(nbytes // dtype.itemsize,))
+        return flat.reshape(shape, order="F" if fortran else "C")
 
     return Entry(shape, dtype.name, read)
 
@@ -180,8 +182,9 @@ def _st_entry(path: Path, name: str, decl, start: int, size: int) -> Entry:
     shape = tuple(shape)
 
     def read() -> np.ndarray:
-        data = np.memmap(path, dtype=dtype, mode="r", offset=start + begin, shape=shape) if nbytes else \
-            np.zeros(shape, dtype)
+        count = nbytes // dtype.itemsize
+        data = np.memmap(path, dtype=dtype, mode="r", offset=start + begin, shape=(count,)).reshape(shape) if nbytes \
+            else np.zeros(shape, dtype)
         return _widen_bf16(data) if kind == "BF16" else data
 
     return Entry(shape, "bfloat16" if kind == "BF16" else dtype.name, read)

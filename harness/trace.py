@@ -200,17 +200,8 @@ class Trace:
         except (OSError, ValueError) as exc:
             raise UserError(f"{self.path}: not a readable HDF5 trace ({_short(exc)})") from None
         attrs = self._file.attrs
-        if attrs.get("format") != FORMAT:
-            self._file.close()
-            raise UserError(f"{self.path}: not an indextts-parity trace (no format mark)")
-        version = int(attrs.get("format_version", -1))
-        if version != FORMAT_VERSION:
-            self._file.close()
-            raise UserError(
-                f"{self.path}: trace format version {version}, this harness reads {FORMAT_VERSION}; "
-                "capture it again with `harness capture` (or delete the cache: `harness cache clean`)"
-            )
         try:
+            self._check_format(attrs)
             self.provenance: dict = json.loads(attrs.get("provenance", "{}"))
             self.complete = bool(attrs.get("complete", False))
             self.floors: dict = json.loads(attrs.get("floors", "null") or "null") or {}
@@ -224,6 +215,16 @@ class Trace:
         if not isinstance(self.provenance, dict) or not isinstance(self.floors, dict):
             self._file.close()
             raise UserError(f"{self.path}: corrupt trace (provenance and floors must be JSON objects)")
+
+    def _check_format(self, attrs) -> None:
+        if attrs.get("format") != FORMAT:
+            raise UserError(f"{self.path}: not an indextts-parity trace (no format mark)")
+        version = attrs.get("format_version", -1)
+        if isinstance(version, bytes | str) or int(version) != FORMAT_VERSION:
+            raise UserError(
+                f"{self.path}: trace format version {version}, this harness reads {FORMAT_VERSION}; "
+                "capture it again with `harness capture` (or delete the cache: `harness cache clean`)"
+            )
 
     def _index(self) -> dict[str, StageInfo]:
         found: list[StageInfo] = []

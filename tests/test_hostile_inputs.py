@@ -187,6 +187,10 @@ CASES = [
     Case("map-matches-nothing", _dump_with_map(MINI_MAP, {"other": mel()}), 1, ("NOTHING COMPARED",)),
     Case("stage-selects-nothing-here", lambda f, r: CMP(f, r, _cand(f, r), "--stage", "s2mel"), 1,
          ("NOTHING COMPARED", "matches no stage of the reference")),
+    Case("map-promise-mostly-unkept", _dump_with_map(MINI_MAP, {"mel": mel()}), 0,
+         ("PASS: all 1 compared stages", "only 1 of the 7 stages the map promises were provided")),
+    Case("selection-mostly-absent", lambda f, r: CMP(f, r, write_trace(f / "c.h5", {"inputs/prompt_mel": mel()})), 0,
+         ("PASS: all 1 compared stages", "only 1 of the 9 selected stages were compared")),
     Case("incomplete-candidate", lambda f, r: CMP(f, r, _partial(f, r), "--stage", "inputs"), 1, ("NOT A PASS",)),
     # -- findings, not refusals: a shape that differs after the map --
     Case("shape-frames-short", lambda f, r: CMP(f, r, _cand(f, r, **{"cfm/seg_00/mel_out": mel()[:, :, :6]})), 1,
