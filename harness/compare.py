@@ -137,12 +137,12 @@ def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: To
     ref = traces.reference
     runs.check_same_run({role: t.provenance for role, t in traces.roles().items()},
                         {role: str(t.path) for role, t in traces.roles().items()})
-    judged_by = _profile(ref, profile)
     detector = Detector()
     plain: set[tuple[str, str]] = set()
     warnings = [f"{role} trace {t.path} is incomplete (the run was interrupted)"
                 for role, t in traces.roles().items() if not t.complete]
     with_floors = floors.valid(ref)
+    judged_by = _profile(ref, profile, with_floors)
     if ref.has_floors and not with_floors:
         warnings.append(f"{ref.path} holds noise floors of another run (its provenance changed); they are ignored")
     results: list[StageResult] = []
@@ -177,11 +177,11 @@ def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: To
     )
 
 
-def _profile(ref: Trace, dtype: str | None) -> Profile | None:
-    """The precision profile asked for: measured where the reference holds floors of that dtype."""
+def _profile(ref: Trace, dtype: str | None, with_floors: bool) -> Profile | None:
+    """The precision profile asked for: measured where the reference holds (valid) floors of that dtype."""
     if not dtype:
         return None
-    return Profile(dtype, measured=any(dtype in s.precision_floors for s in ref.stages()))
+    return Profile(dtype, measured=with_floors and any(dtype in s.precision_floors for s in ref.stages()))
 
 
 def _judge_side(trace: Trace, info: StageInfo, half: str, ref, rule: Rule, floor: Floor | None,
@@ -244,7 +244,7 @@ def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: 
         local_floor = info.local_floor.get(half) if with_floors else None
         prop_rule = local_rule = rule
         if profile is not None:
-            measured = info.precision_floors.get(profile.dtype, {}).get(half)
+            measured = info.precision_floors.get(profile.dtype, {}).get(half) if profile.measured else None
             prop_rule, prop_floor = profile.adjust(rule, prop_floor, measured)
             local_rule, local_floor = profile.adjust(rule, local_floor, None)
         prop, transform, problem = _judge_side(ts.candidate, info, half, ref, prop_rule, prop_floor, detector)

@@ -92,6 +92,8 @@ def suggest_stage(stage: str) -> str:
     if not close:
         return " (`harness stages --schema` lists every stage)"
     template = by_norm[close[0]]
+    if template == stage:
+        return " (`harness stages --schema` lists every stage)"
     swaps = [f"{t}, not {u}" for u, t in zip(stage.split("/"), template.split("/"))
              if u != t and _FIELD.search(u) and _FIELD.search(t) and _FIELD.sub("", u) == _FIELD.sub("", t)]
     return f" (did you mean {template}{'; ' + swaps[0] if swaps else ''}?)"
@@ -132,7 +134,14 @@ def _check(e: MapEntry, where: str) -> None:
         if f not in captured:
             raise UserError(f"{where}: stage {e.stage!r} uses {{{f}}}, which name {e.name!r} does not capture; "
                             f"write the number, or capture it in the name")
-    spec = stages.find_spec(e.stage_for({f: "0" for f in captured}) or "")
+    for f, n in e.count_from:
+        if f not in captured:
+            raise UserError(f"{where}: count_from names {{{f}}}, which name {e.name!r} does not capture")
+        if isinstance(n, bool) or not isinstance(n, int) or not -MAX_COUNT_FROM <= n <= MAX_COUNT_FROM:
+            raise UserError(f"{where}: count_from {f} = {n!r} must be an integer between -{MAX_COUNT_FROM} and "
+                            f"{MAX_COUNT_FROM} (the port's number for our first)")
+    first = dict(e.count_from)
+    spec = stages.find_spec(e.stage_for({f: str(first.get(f, 0)) for f in captured}) or "")
     if spec is None:
         raise UserError(f"{where}: {e.stage!r} is not a stage of the schema{suggest_stage(e.stage)}")
     _check_layout(e, spec, where)
@@ -150,12 +159,6 @@ def _check(e: MapEntry, where: str) -> None:
         if not TRANSFORM.match(t):
             raise UserError(f"{where}: unknown transform {t!r}; transforms: \"slice_time:START:END\", "
                             "\"squeeze:AXIS\", \"unsqueeze:AXIS\"")
-    for f, n in e.count_from:
-        if f not in captured:
-            raise UserError(f"{where}: count_from names {{{f}}}, which name {e.name!r} does not capture")
-        if isinstance(n, bool) or not isinstance(n, int) or not -MAX_COUNT_FROM <= n <= MAX_COUNT_FROM:
-            raise UserError(f"{where}: count_from {f} = {n!r} must be an integer between -{MAX_COUNT_FROM} and "
-                            f"{MAX_COUNT_FROM} (the port's number for our first)")
 
 
 def _check_layout(e: MapEntry, spec: stages.StageSpec, where: str) -> None:

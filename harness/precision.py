@@ -4,7 +4,8 @@ A float32 reference's noise floor is the error float32 rounding makes. A port th
 rounds more, and judging it against float32's floor calls every stage a divergence. With
 `--candidate-dtype D` the floors become D's:
 - measured, where the reference trace holds floors from an upstream run in D (`harness capture
-  --precision-floors D`; stored per stage as `floor_<D>_prop_*`);
+  --precision-floors D` runs upstream under CPU autocast in D, as upstream runs its own fp16 mode, and
+  stores its error against the float64 run per stage as `floor_<D>_prop_*`);
 - derived otherwise: rounding error grows with the unit roundoff u, so each float32 floor is scaled by
   u(D) / u(float32) (to first order in u, which is how rounding error propagates through a network), and
   the ulps allowance is counted in D's ulps. Without floors the fallback rule becomes rel-L2 <= 8 u(D).
@@ -42,7 +43,8 @@ class Profile:
 
     def describe(self) -> str:
         if self.measured:
-            return f"precision profile {self.dtype} (floors measured: upstream run in {self.dtype})"
+            return (f"precision profile {self.dtype} (propagated floors measured: upstream under {self.dtype} "
+                    f"autocast; local floors x {self.scale:g} from its rounding)")
         return (f"precision profile {self.dtype} (floors derived from its rounding: float32 floors x "
                 f"{self.scale:g} = u({self.dtype}) / u(float32))")
 

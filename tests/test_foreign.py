@@ -155,3 +155,39 @@ def test_export_inputs_for_a_port(tmp_path, tiny_short_run):
     assert meta["tensors"]["inputs.prompt_mel"]["parts"] == ["s2mel", "cfm", "vocoder"]
     assert meta["config"]["cfm"]["steps"] == 3
     assert all(v.dtype == np.float32 for v in st.values())
+
+
+def test_forced_dump_through_the_map_gives_local_error(tmp_path, tiny_short_fault_run):
+    """A port's teacher-forced dump goes through the same map as its free-running one: the verdict is then
+    the local error, at the fault's own stage."""
+    run = tiny_short_fault_run
+    cand, forced, map_path = tmp_path / "port.npz", tmp_path / "port-forced.npz", tmp_path / "port.map.toml"
+    write_foreign(run.free, cand)
+    write_foreign(run.forced, forced)
+    write_map(map_path)
+    proc = harness("compare", str(run.reference), str(cand), "--forced", str(forced), "--map", str(map_path),
+                   "--stage", "dit", "--json", str(tmp_path / "r.json"), "--no-html")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/shift (cond) - local rel-L2")
+
+
+def test_port_counting_steps_from_one(tmp_path, tiny_short_run):
+    """A port that numbers its ODE steps from 1: with count_from = {step = 1} in the map, the same verdict as
+    our own trace; without it, the verdict names the fix."""
+    import re
+
+    cand, map_path = tmp_path / "port.npz", tmp_path / "port.map.toml"
+    write_foreign(tiny_short_run.free, tmp_path / "zero-based.npz")
+    with np.load(tmp_path / "zero-based.npz") as z:
+        np.savez(cand, **{re.sub(r"step_(\d+)", lambda m: f"step_{int(m.group(1)) + 1:02d}", k): z[k] for k in z.files})
+    write_map(map_path)
+    plain = map_path.read_text()
+    map_path.write_text(re.sub(r'(name = "[^"]*\{step\}[^"]*"\n)', r"\1count_from = {step = 1}\n", plain))
+    with Trace(tiny_short_run.reference) as ref:
+        converted, notes = convert(ref, cand, map_path, tmp_path / "converted.h5")
+    assert not notes
+    assert verdict(tiny_short_run.reference, converted) == verdict(tiny_short_run.reference, tiny_short_run.free)
+    map_path.write_text(plain)
+    proc = harness("compare", str(tiny_short_run.reference), str(cand), "--map", str(map_path), "--stage", "dit",
+                   "--json", str(tmp_path / "r.json"), "--no-html")
+    assert proc.returncode == 1 and "add count_from = {step = 1} to its entry" in proc.stdout.splitlines()[0], proc.stdout

@@ -60,3 +60,22 @@ def test_bfloat16_profile_does_not_hide_a_real_bug(tmp_path, tiny_short_fault_ru
     first = proc.stdout.splitlines()[0]
     assert first.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/shift (cond)"), first
     assert "precision profile bfloat16" in first
+
+
+def test_measured_bfloat16_floors_from_an_autocast_capture(tmp_path):
+    """`capture --precision-floors bfloat16` runs upstream under CPU autocast and stores that run's error against
+    float64; a compare with --candidate-dtype bfloat16 then says the floors were measured. Measured on tiny,
+    2 steps, seed 1: mel_out rel-L2 floors 3.0e-6 (float32), 2.0e-2 (bfloat16, measured) against 0.2 derived by
+    scaling (x 65536): the first-order scaling is the looser, so measuring is worth its run."""
+    ref = tmp_path / "ref.h5"
+    proc = harness("capture", "--steps", "1", "--seed", "1", "--precision-floors", "bfloat16", "-o", ref)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with Trace(ref) as t:
+        mel = t.info("cfm/seg_00/mel_out")
+        measured, f32 = mel.precision_floors["bfloat16"][""], mel.propagated_floor[""]
+    assert 0 < measured.rel_l2 < f32.rel_l2 * 65536
+    cand = rounded_copy(ref, tmp_path / "bf16.h5")
+    judged = harness("compare", ref, cand, "--candidate-dtype", "bfloat16", "--json", tmp_path / "m.json", "--no-html")
+    assert judged.returncode == 0, judged.stdout[:3000]
+    assert "[precision profile bfloat16 (propagated floors measured: upstream under bfloat16 autocast" in \
+        judged.stdout.splitlines()[0]

@@ -13,6 +13,7 @@ import hashlib
 from pathlib import Path
 
 from harness.commands.common import PORTER_PATH, add_model_flags, config_from
+from harness.errors import UserError
 from harness.paths import reports_dir
 
 
@@ -23,6 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-floors", action="store_true", help="do not compute and store the noise floors")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float64 captures the float64 run itself (no floors)")
+    p.add_argument("--precision-floors", action="append", default=[], choices=("float16", "bfloat16"), metavar="DTYPE",
+                   help="also measure the floors of a float16 or bfloat16 port (upstream under CPU autocast), for "
+                        "`harness compare --candidate-dtype`; repeatable")
     p.add_argument("--strict", action="store_true",
                    help="fail when a recomputed stage (CFG mix, Euler update) differs from the upstream value that "
                         "follows it; without it such stages are only marked unverified")
@@ -36,6 +40,7 @@ def default_output(args: argparse.Namespace, cfg) -> Path:
     name += "" if args.detail == "default" else f"-{args.detail}"
     name += "" if args.dtype == "float32" else f"-{args.dtype}"
     name += "-nofloors" if args.no_floors else ""
+    name += "".join(f"-{p}" for p in sorted(set(args.precision_floors)))
     if args.checkpoints or args.reference_src:
         where = [str(Path(p).resolve()) if p else None for p in (args.checkpoints, args.reference_src)]
         name += "-" + hashlib.sha256(repr(where).encode()).hexdigest()[:8]
@@ -47,11 +52,15 @@ def run(args: argparse.Namespace) -> int:
     from harness.files import refuse_overlap
 
     cfg = config_from(args)
+    if args.precision_floors and (args.no_floors or args.dtype == "float64"):
+        raise UserError("--precision-floors are measured against the float64 run of the floors: drop --no-floors "
+                        "and --dtype float64")
     out = args.output or default_output(args, cfg)
     checkpoint = args.checkpoints / "s2mel.pth" if args.checkpoints else None
     refuse_overlap({"--output": out}, {"--checkpoints": checkpoint})  # before the run, not after it
     weights, ckpt = models.weights_for(cfg, args.seed, args.checkpoints, args.reference_src)
     path = models.capture(cfg, weights, ckpt, out, seed=args.seed, reference_src=args.reference_src,
-                          detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict)
+                          detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict,
+                          precisions=tuple(args.precision_floors))
     print(f"reference trace: {path}")
     return 0

@@ -150,9 +150,11 @@ def upstream_rejects(location: str | None):
 
 def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, *, seed: int = 0,
             reference_src: Path | None = None, detail: str = "default", with_floors: bool = True,
-            dtype: str = "float32", strict: bool = False, log=progress) -> Path:
+            dtype: str = "float32", strict: bool = False, precisions: tuple[str, ...] = (), log=progress) -> Path:
     """Capture upstream into `out`; with floors, run it again in float64 and ours in float64 teacher-forced,
-    store every stage's floors in the trace, then publish it."""
+    store every stage's floors in the trace, then publish it. `precisions` (float16, bfloat16): also run
+    upstream under CPU autocast in each (as upstream runs its own fp16 mode) and store that run's error
+    against float64 as the measured floors of that precision profile (harness/precision.py)."""
     import torch
 
     from reference_hooks import driver
@@ -181,6 +183,16 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
             replay(ref32, weights, oracle, teacher_forced=True, dtype=torch.float64)
             with Trace(ref64) as r64, Trace(oracle) as o64:
                 values = floors.compute(ref32, r64, o64)
+            for name in precisions:
+                log(f"noise floors: upstream under {name} autocast (the {name} precision profile)")
+                reduced = Path(scratch) / f"reference-{name}.h5"
+                with torch.autocast("cpu", dtype=getattr(torch, name)):
+                    driver.capture(config, weights, source, reduced, prov | {"autocast": name}, dtype=torch.float32,
+                                   detail=policy, given=driver.given_from(ref32, torch.float32))
+                with Trace(ref64) as r64, Trace(reduced) as rd:
+                    for stage, entry in floors.compute(rd, r64, None).items():
+                        if "prop" in entry and stage in ref32:
+                            values.setdefault(stage, {})[f"{name}_prop"] = entry["prop"]
         floors.attach(tmp, values, prov, "float64 upstream (propagated) and float64 reimpl teacher-forced (local)")
     except BaseException as exc:  # interrupted while computing floors: the partial must read as incomplete
         _mark_incomplete(tmp, f"{type(exc).__name__} while computing noise floors")
