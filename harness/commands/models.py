@@ -167,7 +167,9 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
     prov = driver.provenance(config, upstream, source, torch_dtype, checkpoint, policy)
     user_given = checkpoint.get("kind") == "real" or reference_src is not None
     with upstream_rejects(upstream.location if user_given else None):
-        tmp = driver.capture(config, weights, source, out, prov, dtype=torch_dtype, detail=policy, publish=False)
+        given = _float32_inputs(config, weights, source, out, prov, policy) if dtype == "float64" else None
+        tmp = driver.capture(config, weights, source, out, prov, dtype=torch_dtype, detail=policy, given=given,
+                             publish=False)
     _check_derived(tmp, strict, log)
     if not with_floors or dtype == "float64":
         return publish(tmp, out)
@@ -198,6 +200,21 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
         _mark_incomplete(tmp, f"{type(exc).__name__} while computing noise floors")
         raise
     return publish(tmp, out)
+
+
+def _float32_inputs(config, weights, source, out: Path, prov: dict, policy) -> dict:
+    """The recorded inputs and draws of a float32 run, widened: a float64 capture starts where the float32 one
+    does (the recording's mel is computed in float32, as upstream computes it), as the floors' float64 run."""
+    import torch
+
+    from reference_hooks import driver
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        ref32 = driver.capture(config, weights, source, Path(scratch) / "reference32.h5", prov | {"dtype": "float32"},
+                               dtype=torch.float32, detail=policy)
+        with Trace(ref32) as t:
+            return driver.given_from(t, torch.float64)
 
 
 def _mark_incomplete(path: Path, reason: str) -> None:
