@@ -203,6 +203,9 @@ CASES = [
          1, ("complex and real values are not compared by a cast",)),
     Case("nan-in-reference-unmatched", lambda f, r: CMP(f, _nan_ref(f), _cand(f, r)), 1,
          ("the reference holds 3 NaN/Inf value(s); the candidate differs at 3",)),
+    Case("complex-stage-equal", lambda f, r: CMP(f, _complex_ref(f), _complex_ref(f, "c.h5")), 0, ("PASS: all 1 stages",)),
+    Case("nan-in-reference-matched", lambda f, r: CMP(f, _nan_ref(f), _nan_ref(f, "nan-cand.h5")), 0,
+         ("PASS: all 9 stages",)),
     Case("bool-stage-differs", lambda f, r: CMP(f, _bool_ref(f), _bool_ref(f, "c.h5", flip=True)), 1,
          ("exact stage: 1 of 640 values differ",)),
     # -- outputs that would overwrite inputs, or each other --
@@ -257,10 +260,14 @@ def _symlink(src, dst):
     return dst
 
 
-def _nan_ref(f):
+def _nan_ref(f, name="nan-ref.h5"):
     value = mel()
     value[0, :3, 0] = np.nan
-    return write_trace(f / "nan-ref.h5", mini_stages() | {"cfm/seg_00/mel_out": value})
+    return write_trace(f / name, mini_stages() | {"cfm/seg_00/mel_out": value})
+
+
+def _complex_ref(f, name="cx.h5"):
+    return write_trace(f / name, {"cfm/seg_00/mel_out": (mel() + 1j * mel()[:, ::-1]).astype(np.complex64)})
 
 
 def _bool_ref(f, name="b.h5", flip=False):

@@ -74,3 +74,19 @@ def test_capture_without_floors_and_in_float64(tmp_path):
     with Trace(trace) as t, Trace(tmp_path / "f64.h5") as w:
         assert not t.has_floors and t.complete and t.provenance["dtype"] == "float32"
         assert w.provenance["dtype"] == "float64" and w.read("cfm/seg_00/mel_out").dtype == np.float64
+
+
+def test_junit_tells_skipped_from_passed_and_fails_nothing_compared(tmp_path):
+    ref = write_trace(tmp_path / "ref.h5", mini_stages())
+    part = write_trace(tmp_path / "part.h5", {"inputs/prompt_mel": mini_stages()["inputs/prompt_mel"]})
+    ok = _harness(tmp_path, "compare", ref, part, "--json", tmp_path / "a.json", "--junit", tmp_path / "a.xml")
+    xml = (tmp_path / "a.xml").read_text()
+    assert ok.returncode == 0 and 'tests="9" failures="0"' in xml and 'skipped="8"' in xml
+    (tmp_path / "m.toml").write_text('[[tensor]]\nname = "mel"\nstage = "cfm/seg_00/mel_out"\nlayout = "B C T"\n'
+                                     'half = "none"\n')
+    np.savez(tmp_path / "port.npz", other=np.zeros(3, np.float32))
+    none = _harness(tmp_path, "compare", ref, tmp_path / "port.npz", "--map", tmp_path / "m.toml",
+                    "--json", tmp_path / "b.json", "--junit", tmp_path / "b.xml")
+    xml = (tmp_path / "b.xml").read_text()
+    assert none.returncode == 1 and none.stdout.startswith("NOTHING COMPARED")
+    assert 'failures="1"' in xml and 'name="nothing compared"' in xml
