@@ -36,7 +36,7 @@ compare: $(STAMP)
 	$(BIN)/harness compare --stage dit
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_capture.py

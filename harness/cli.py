@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from harness.commands import capture, compare, export_inputs, faults, replay, report, stages
+from harness.commands import cache, capture, compare, export_inputs, faults, replay, report, stages
 from harness.errors import INTERNAL_ERROR, UserError, crash_log
 
 
@@ -50,10 +51,22 @@ class _ClosedPipeSafe:
         return getattr(self._stream, name)
 
 
+def _crash_log(exc: BaseException, argv: list[str]):
+    """The crash log goes to the cache; where the cache cannot be written, to the temporary folder."""
+    import tempfile
+
+    from harness.cache import folder
+
+    try:
+        return crash_log(exc, argv, folder("crashes"))
+    except OSError:
+        return crash_log(exc, argv, Path(tempfile.gettempdir()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (compare, report, capture, replay, stages, faults, export_inputs):
+    for module in (compare, report, capture, replay, stages, faults, export_inputs, cache):
         module.add_parser(sub)
     return parser
 
@@ -72,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print("harness: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug of ours: one line, the traceback in a crash log
-        from harness.paths import cache_dir
-
-        log = crash_log(exc, argv, cache_dir() / "crashes")
+        log = _crash_log(exc, argv)
         print(f"harness: internal error ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
               f"the traceback is in {log}", file=sys.stderr)
         return INTERNAL_ERROR

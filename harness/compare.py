@@ -19,11 +19,15 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from harness import diagnosis, floors, stages
+import numpy as np
+
+from harness import coverage, diagnosis, floors, runs, shapes, stages
 from harness import metrics as M
 from harness.align import aligned, halves
+from harness.judge import Judged, incompatible, judge
 from harness.neighbours import case_for
-from harness.tolerance import DEFAULT, FALLBACK_RULE, FLOOR_RULE, Tolerances
+from harness.precision import Detector, Profile, suggestion
+from harness.tolerance import DEFAULT, FALLBACK_RULE, FLOOR_RULE, Rule, Tolerances
 from harness.trace import Floor, StageInfo, Trace
 
 PASS, FAIL, PROPAGATED, MISSING, ERROR = "pass", "fail", "propagated", "missing", "error"
@@ -98,6 +102,10 @@ class Comparison:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     rule: str = FLOOR_RULE  # "floors": the reference's noise floors decided; "fallback": rel-L2 <= 1e-4
     advice: tuple[str, ...] = ()  # where to look next (e.g. which earlier stages a partial dump should add)
+    profile: dict | None = None  # the precision profile the candidate was judged by (harness/precision.py)
+    detected_precision: str = ""  # without a profile: the reduced precision the candidate looks like
+    coverage: dict = field(default_factory=dict)  # what the selection and the map promised, what was compared
+    incomplete: tuple[str, ...] = ()  # roles whose trace was interrupted: such a comparison is never a pass
 
     @property
     def first_divergence(self) -> StageResult | None:
@@ -114,7 +122,7 @@ class Comparison:
 
     @property
     def passed(self) -> bool:
-        return bool(self.compared) and not self.failures
+        return bool(self.compared) and not self.failures and not self.incomplete
 
     @property
     def has_local(self) -> bool:
@@ -125,34 +133,49 @@ class Comparison:
         return 0 if self.passed else 1
 
 
-def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: Tolerances = DEFAULT) -> Comparison:
+def compare_traces(traces: TraceSet, *, stage: str | None = None, tolerances: Tolerances = DEFAULT,
+                   profile: str | None = None) -> Comparison:
     select = stages.selector(stage)
     ref = traces.reference
+    runs.check_same_run({role: t.provenance for role, t in traces.roles().items()},
+                        {role: str(t.path) for role, t in traces.roles().items()})
+    detector = Detector()
+    plain: set[tuple[str, str]] = set()
     warnings = [f"{role} trace {t.path} is incomplete (the run was interrupted)"
                 for role, t in traces.roles().items() if not t.complete]
     with_floors = floors.valid(ref)
+    judged_by = _profile(ref, profile, with_floors)
     if ref.has_floors and not with_floors:
         warnings.append(f"{ref.path} holds noise floors of another run (its provenance changed); they are ignored")
     results: list[StageResult] = []
     for info in ref.stages():
         if select(info.path):
-            results.extend(_compare_stage(traces, info, tolerances, with_floors))
+            for r in _compare_stage(traces, info, tolerances, with_floors, judged_by, detector):
+                results.append(r)
+                if r.is_root_candidate and _plain(traces, info, r.half, ref.read(info.path, dict(halves(info))[r.half])):
+                    plain.add((r.path, r.half))
     results, unverified = _mark_unverified(ref, results)
     if unverified:
         warnings.append(f"{unverified} recomputed stage(s) of the reference do not match the upstream values that "
                         "follow them (a modified reference?); they are marked unverified")
-    results = _diagnose(traces, results)
+    results = _diagnose_plain(traces, results, plain)
     missing = [r for r in results if r.status == MISSING]
     if missing:
         warnings.append(f"{len(missing)} reference stage(s) absent from the candidate, e.g. {missing[0].label}")
     extra = [s.path for s in traces.candidate.stages() if s.path not in ref and select(s.path)]
     if extra:
         warnings.append(f"{len(extra)} candidate stage(s) absent from the reference, e.g. {extra[0]}")
+    results = tuple(results)
+    detected = "" if judged_by else detector.detected()
+    if detected:
+        warnings.append(suggestion(detected))
     return Comparison(
         traces={role: str(t.path) for role, t in traces.roles().items()},
         provenance={role: t.provenance for role, t in traces.roles().items()},
-        selection=stage, tolerances=tolerances, results=tuple(results), warnings=tuple(warnings),
-        rule=FLOOR_RULE if with_floors else FALLBACK_RULE, advice=_advice(results),
+        selection=stage, tolerances=tolerances, results=results, warnings=tuple(warnings),
+        rule=FLOOR_RULE if with_floors else FALLBACK_RULE, profile=judged_by.to_json() if judged_by else None,
+        detected_precision=detected, coverage=coverage.of(results, traces.candidate.provenance),
+        incomplete=tuple(role for role, t in traces.roles().items() if not t.complete), advice=_advice(results),
     )
 
 
@@ -177,7 +200,61 @@ def _advice(results: list[StageResult]) -> tuple[str, ...]:
             + (f" (and {more} more; `harness stages REF --stage {part}` lists them)" if more > 0 else ""),)
 
 
-def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: bool) -> list[StageResult]:
+def _profile(ref: Trace, dtype: str | None, with_floors: bool) -> Profile | None:
+    """The precision profile asked for: measured where the reference holds (valid) floors of that dtype."""
+    if not dtype:
+        return None
+    return Profile(dtype, measured=with_floors and any(dtype in s.precision_floors for s in ref.stages()))
+
+
+def _judge_side(trace: Trace, info: StageInfo, half: str, ref, rule: Rule, floor: Floor | None,
+                detector: Detector | None) -> tuple[Judged | None, str, str]:
+    """(verdict or None where nothing could be measured, transform said, problem) of one candidate trace.
+
+    A shape or axis that differs from the reference's is a divergence here, judged on the overlap."""
+    cand, transform, problem = aligned(trace, info, half, ref.shape)
+    if cand is None:
+        raw = shapes.read_half(trace, info, half)
+        if raw is None:
+            return None, transform, problem
+        clash = incompatible(ref, raw)  # what the values are, before how many there are
+        if clash:
+            return Judged(False, None, None, clash), transform, clash
+        ref_part, cand_part, problem = shapes.overlap(raw, trace.info(info.path).layout, ref, info.layout)
+        if ref_part is None:
+            return Judged(False, None, None, problem), transform, problem
+        j = judge(ref_part, cand_part, rule, floor, info.kind == stages.EXACT)
+        within = "; the overlap is within tolerance" if j.ok else ""
+        return Judged(False, j.metrics, j.allowed, problem + within), transform, problem + within
+    if detector is not None:
+        detector.see(ref, cand, trace.info(info.path).dtype)
+    j = judge(ref, cand, rule, floor, info.kind == stages.EXACT)
+    return j, transform, j.note
+
+
+def _plain(ts: TraceSet, info: StageInfo, half: str, ref) -> bool:
+    """Real, finite floats on both sides: what the diagnosis hints are written for."""
+    if ref.dtype.kind != "f" or not np.isfinite(ref).all():
+        return False
+    for trace in (ts.candidate, ts.forced):
+        if trace is not None and info.path in trace:
+            cand = shapes.read_half(trace, info, half)
+            if cand is not None and (cand.dtype.kind != "f" or not np.isfinite(cand).all()):
+                return False
+    return True
+
+
+def _diagnose_plain(ts: TraceSet, results: list[StageResult], plain: set) -> list[StageResult]:
+    """Hints for the stages whose values the hint tests can read; the others keep their problem line."""
+    at = [i for i, r in enumerate(results) if (r.path, r.half) in plain]
+    out = list(results)
+    for i, r in zip(at, _diagnose(ts, [results[i] for i in at])):
+        out[i] = r
+    return out
+
+
+def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: bool, profile: Profile | None,
+                   detector: Detector) -> list[StageResult]:
     rule = tol.rule_for(info.path)
     out = []
     for half, index in halves(info):
@@ -186,33 +263,36 @@ def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: 
             out.append(StageResult(**base, status=MISSING, problem="absent from the candidate trace"))
             continue
         ref = ts.reference.read(info.path, index)
-        cand, transform, problem = aligned(ts.candidate, info, half, ref.shape)
-        if problem.startswith("the candidate holds only"):
-            out.append(StageResult(**base, status=MISSING, problem=problem))
-            continue
-        if problem:
-            out.append(StageResult(**base, status=ERROR, problem=problem))
-            continue
-        forced = None
-        if ts.forced is not None and info.path in ts.forced:
-            forced = aligned(ts.forced, info, half, ref.shape)[0]
         prop_floor = info.propagated_floor.get(half) if with_floors else None
         local_floor = info.local_floor.get(half) if with_floors else None
-        prop = M.compute(ref, cand)
-        prop_ok = rule.passes(prop, prop_floor)
-        local = M.compute(ref, forced) if forced is not None else None
-        local_ok = rule.passes(local, local_floor) if local is not None else None
-        if local_ok is False or (local_ok is None and not prop_ok):
+        prop_rule = local_rule = rule
+        if profile is not None:
+            measured = info.precision_floors.get(profile.dtype, {}).get(half) if profile.measured else None
+            prop_rule, prop_floor = profile.adjust(rule, prop_floor, measured)
+            local_rule, local_floor = profile.adjust(rule, local_floor, None)
+        prop, transform, problem = _judge_side(ts.candidate, info, half, ref, prop_rule, prop_floor, detector)
+        if prop is None and problem.startswith("the candidate holds only"):
+            out.append(StageResult(**base, status=MISSING, problem=problem))
+            continue
+        if prop is None:
+            out.append(StageResult(**base, status=ERROR, problem=problem))
+            continue
+        local = None
+        if ts.forced is not None and info.path in ts.forced:
+            local, _, local_problem = _judge_side(ts.forced, info, half, ref, local_rule, local_floor, None)
+            problem = problem or local_problem
+        if (local is not None and not local.ok) or (local is None and not prop.ok):
             status = FAIL
-        elif not prop_ok:
+        elif not prop.ok:
             status = PROPAGATED
         else:
             status = PASS
+        lm = local.metrics if local is not None else None
         out.append(StageResult(
-            **base, status=status, local=local, local_floor=local_floor,
-            local_allowed=rule.allowed(local, local_floor) if local is not None else None,
-            propagated=prop, propagated_floor=prop_floor, propagated_allowed=rule.allowed(prop, prop_floor),
-            problem=_nonfinite_note(prop, local), transform=transform,
+            **base, status=status, local=lm, local_floor=local_floor if lm else None,
+            local_allowed=local.allowed if local is not None else None,
+            propagated=prop.metrics, propagated_floor=prop_floor if prop.metrics else None,
+            propagated_allowed=prop.allowed, problem=problem or _nonfinite_note(prop.metrics, lm), transform=transform,
         ))
     return out
 

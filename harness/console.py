@@ -4,9 +4,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
-from harness import diagnosis
+from harness import coverage, diagnosis
 from harness.compare import Comparison, StageResult
 from harness.metrics import Metrics
+from harness.precision import FALLBACK_UNITS, UNIT_ROUNDOFF, suggestion
 from harness.trace import Floor
 
 
@@ -27,35 +28,64 @@ def verdict_line(c: Comparison) -> str:
     """One line that says it first: pass, or the first divergence with its size, floor and hint."""
     n = len(c.results)
     if not n:
-        return "no stages compared: the selection matched nothing in the reference trace"
+        return (f"NOTHING COMPARED: the selection {c.selection or '(all)'} matches no stage of the reference trace "
+                "(`harness stages REF` lists what it holds)")
     if not c.compared:
-        return f"NOTHING COMPARED: the candidate provides none of the {n} selected reference stages"
+        return (f"NOTHING COMPARED: the candidate provides none of the {n} selected reference stages"
+                + coverage.why_nothing(c.coverage))
+    return _with_notes(c, _verdict(c, n))
+
+
+def _verdict(c: Comparison, n: int) -> str:
+    if c.incomplete and not c.failures:
+        return (f"NOT A PASS: the {' and '.join(c.incomplete)} trace{'s were' if len(c.incomplete) > 1 else ' was'} "
+                f"interrupted (incomplete); the {len(c.compared)} stages compared are within tolerance, the rest of "
+                "the run is unknown")
     if c.passed:
         basis = "local and propagated" if c.has_local else "propagated"
         missing = sum(r.status == "missing" for r in c.results)
         scope = f"all {n} stages" if not missing else f"all {n - missing} compared stages ({missing} not provided)"
         if c.rule == "fallback":
-            return (f"PASS: {scope} within the fallback rule rel-L2 <= {c.tolerances.default.rel_l2:g} ({basis} "
+            rel = c.tolerances.default.rel_l2
+            if c.profile:
+                rel = max(rel, FALLBACK_UNITS * UNIT_ROUNDOFF[c.profile["dtype"]])
+            return (f"PASS: {scope} within the fallback rule rel-L2 <= {rel:g} ({basis} "
                     "error; the reference has no noise floors: capture it with `harness capture` to get them)")
         return f"PASS: {scope} within tolerance ({basis} error vs the reference's own noise floor)"
     r = c.first_divergence
     return f"first divergence: {r.label} - {failure_detail(r)}"
 
 
+def _with_notes(c: Comparison, text: str) -> str:
+    """The clauses every verdict carries when they apply: a small share compared, the precision profile."""
+    short = coverage.shortfall(c.coverage)
+    if short:
+        text += f" - {short}"
+    if c.profile:
+        text += f" [{c.profile['description']}]"
+    elif c.detected_precision:
+        text += f" - note: {suggestion(c.detected_precision)}"
+    return text
+
+
 def failure_detail(r: StageResult) -> str:
     """What, how much, against what floor, and the best hint: the shape of every failure message."""
     if r.status in ("error", "missing"):
         text = f"{r.status}: {r.problem}"
+    elif _pick(r)[1] is None:  # nothing to measure (byte strings, no overlap): the problem says it all
+        text = r.problem or r.status
     else:
         kind, err, floor, allowed = _pick(r)
-        text = f"{kind} rel-L2 {_g(err.rel_l2)}"
+        shape = r.problem.startswith("shape ")  # a different shape: say so first, the metrics are the overlap's
+        text = f"{r.problem}; " if shape else ""
+        text += f"{kind} rel-L2 {_g(err.rel_l2)}"
         text += f" vs floor {_g(floor.rel_l2)}" if floor is not None else " (no noise floor: fallback rule)"
         text += f", max|err| {_g(err.max_abs)} at {list(err.max_abs_index)}"
-        if allowed is not None:
+        if allowed is not None and err.rmse > allowed:
             text += f", RMSE {_g(err.rmse)} > allowed {_g(allowed)}"
         if kind == "propagated" and r.local is None:
             text += " (no teacher-forced run: propagated error decides)"
-        if r.problem:
+        if r.problem and not shape:
             text += f"; {r.problem}"
     if r.diagnosed:
         text += f"; {diagnosis.first_line(r.hints)}"

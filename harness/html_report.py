@@ -147,15 +147,19 @@ def _figures(c: Comparison, ts: TraceSet) -> list[str]:
                                "mean and std of both sides"))
     mel_stage = next((s.path for s in ts.reference.stages() if s.path in ts.candidate
                       and "mel" in getattr(stages.find_spec(s.path), "plot", ())), None)
+    if mel_stage and _plottable(ts.reference.read(mel_stage)[0], ndim=2) is None:
+        mel_stage = None  # not a real-valued [80, T] mel with finite values: nothing to draw
     if mel_stage:
-        ref = ts.reference.read(mel_stage)[0]
+        ref = _plottable(ts.reference.read(mel_stage)[0], ndim=2)
         info = ts.reference.info(mel_stage)
         # the CFM zeroes the prompt frames; what a listener gets (and the vocoder) is what follows them
         start = int(np.argmax(np.any(ref != 0, axis=0))) if np.any(ref != 0) else 0
         cand, _, problem = aligned(ts.candidate, info, "", info.shape)
+        cand = _plottable(cand)
         if cand is None:
-            raw = ts.candidate.read(mel_stage)[0]
-            out.append(_img(plots.mels(ref[:, start:], raw if raw.ndim == 2 else None, note=f"({problem})"),
+            raw = ts.candidate.read(mel_stage)
+            raw = _plottable(raw[0] if raw.ndim else raw, ndim=2)
+            out.append(_img(plots.mels(ref[:, start:], raw, note=f"({problem or 'not comparable'})"),
                             f"final mel: reference and candidate do not line up ({problem})"))
         else:
             out.append(_img(plots.mels(ref[:, start:], cand[0][:, start:]),
@@ -164,6 +168,9 @@ def _figures(c: Comparison, ts: TraceSet) -> list[str]:
     failing = [r for r in results if r.is_root_candidate][:MAX_HISTOGRAMS]
     for r in failing:
         ref, cand = diff_source(ts, r)
+        ref, cand = _plottable(ref), _plottable(cand)
+        if ref is None or cand is None or ref.shape != cand.shape:
+            continue
         if cand is not None:
             out.append(_img(plots.histogram(r.label, cand.astype(np.float64) - ref), f"difference histogram: {r.label}"))
         if any(h.kind in ("channel_offset", "offset") for h in r.hints) and cand is not None and "T" in r.layout:
@@ -173,15 +180,30 @@ def _figures(c: Comparison, ts: TraceSet) -> list[str]:
     return out
 
 
+def _plottable(a, ndim: int | None = None) -> np.ndarray | None:
+    """Real numbers with something finite in them, as float64 (None: byte strings, complex, all NaN, wrong rank)."""
+    if a is None:
+        return None
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf" or a.size == 0 or (ndim is not None and a.ndim != ndim):
+        return None
+    a = a.astype(np.float64)
+    finite = np.isfinite(a)
+    if not finite.any():
+        return None
+    return a if finite.all() else np.where(finite, a, np.nan)
+
+
 def _audio(ts: TraceSet) -> str:
     players = []
     for info in [s for s in ts.reference.stages() if s.kind == stages.AUDIO and s.sample_rate]:
         path, rate = info.path, info.sample_rate
         cells = []
         for role, trace in (("reference", ts.reference), ("candidate", ts.candidate)):
-            if path in trace:
-                cells.append(f'<div>{role}<br><audio controls preload="none" src="{_wav_uri(trace.read(path)[0], rate)}">'
-                             "</audio></div>")
+            samples = _plottable(trace.read(path), ndim=2) if path in trace else None  # [B, S] real samples
+            if samples is not None:
+                cells.append(f'<div>{role}<br><audio controls preload="none" '
+                             f'src="{_wav_uri(np.nan_to_num(samples[0]), rate)}"></audio></div>')
         players.append(f"<h3 class='small'>{_e(path)}</h3><div class='plots'>{''.join(cells)}</div>")
     return "".join(players)
 

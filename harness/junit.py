@@ -6,16 +6,24 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.compare import Comparison
-from harness.console import failure_detail
+from harness.console import failure_detail, verdict_line
 from harness.summary import write_text
 
 
 def to_xml(c: Comparison, suite: str = "indextts-parity") -> str:
+    """Stages the candidate does not provide are skipped (never passed); a run that compared nothing adds
+    one failing case with the verdict, so a CI that reads JUnit never shows it green."""
     failures = [r for r in c.results if r.failed]
     skipped = [r for r in c.results if r.status == "missing"]
-    root = ET.Element("testsuites", name=suite, tests=str(len(c.results)), failures=str(len(failures)))
-    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(c.results)), failures=str(len(failures)),
+    nothing = not c.compared
+    tests, failed = len(c.results) + nothing, len(failures) + nothing
+    root = ET.Element("testsuites", name=suite, tests=str(tests), failures=str(failed))
+    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(tests), failures=str(failed),
                        errors="0", skipped=str(len(skipped)))
+    if nothing:
+        msg = verdict_line(c)
+        case = ET.SubElement(ts, "testcase", classname="indextts-parity", name="nothing compared")
+        ET.SubElement(case, "failure", message=msg, type="nothing compared").text = msg
     first = c.first_divergence
     for r in c.results:
         group = r.path.rsplit("/", 1)[0]

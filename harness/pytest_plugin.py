@@ -28,8 +28,9 @@ import pytest
 
 from harness import stages
 from harness.compare import Comparison, StageResult, compare_traces, open_traces
-from harness.console import failure_detail
+from harness.console import failure_detail, verdict_line
 from harness.errors import UserError
+from harness.precision import CHOICES
 from harness.trace import Trace
 
 
@@ -39,11 +40,27 @@ def group_of(path: str) -> str:
     return spec.group_of(path) if spec is not None else path.split("/", 1)[0]
 
 
+#: bad input met while a test module was imported (`stage_groups`): raised as one usage error after collection
+_COLLECTION_ERRORS: list[str] = []
+
+
+def _usage_error(exc: UserError):
+    """Bad input met inside a test: end the session as a usage error, in one line."""
+    pytest.exit(f"indextts-parity: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
 def stage_groups(reference: str | Path, stage: str | None = None) -> list[str]:
-    """The stage groups a reference trace holds, in pipeline order (for `parametrize`)."""
-    select = stages.selector(stage)
-    with Trace(reference) as ref:
-        groups = [group_of(s.path) for s in ref.stages() if select(s.path)]
+    """The stage groups a reference trace holds, in pipeline order (for `parametrize`).
+
+    An unreadable reference gives no groups here (so the module imports) and one usage error once
+    collection ends, never a collection error with a traceback."""
+    try:
+        select = stages.selector(stage)
+        with Trace(reference) as ref:
+            groups = [group_of(s.path) for s in ref.stages() if select(s.path)]
+    except UserError as exc:
+        _COLLECTION_ERRORS.append(f"indextts-parity: {exc}")
+        return []
     return list(dict.fromkeys(groups))
 
 
@@ -56,6 +73,8 @@ class ParityResult:
 
     def check(self, name: str) -> None:
         __tracebackhide__ = True
+        if not self.comparison.compared:  # nothing compared is never a pass, nor a skip
+            pytest.fail(verdict_line(self.comparison), pytrace=False)
         results = self.group(name)
         if not results:
             pytest.fail(f"no stage of group {name!r} in the reference trace", pytrace=False)
@@ -70,30 +89,27 @@ class ParityResult:
             pytest.fail(f"{bad[0].label}{where}: {failure_detail(bad[0])}{more}", pytrace=False)
 
 
-def _as_trace(reference: str, candidate: str, map_path: str | None) -> str:
-    """A foreign candidate (with its map) becomes a trace of our schema; a trace stays as it is."""
-    if map_path is None and candidate.endswith(".h5"):
-        return candidate
-    from harness.foreign import foreign_candidate
-
-    return str(foreign_candidate(Path(reference), Path(candidate), Path(map_path) if map_path else None))
-
-
 @lru_cache(maxsize=8)
 def _compare(reference: str, candidate: str, forced: str | None, stage: str | None,
-             map_path: str | None = None) -> ParityResult:
-    candidate = _as_trace(reference, candidate, map_path)
-    with open_traces(reference, candidate, forced) as traces:
-        return ParityResult(compare_traces(traces, stage=stage))
+             map_path: str | None = None, profile: str | None = None) -> ParityResult:
+    from harness.foreign import as_traces
+
+    p = lambda x: Path(x) if x else None  # noqa: E731
+    cand, forced_trace = as_traces(Path(reference), Path(candidate), p(forced), p(map_path))
+    with open_traces(reference, cand, forced_trace) as traces:
+        return ParityResult(compare_traces(traces, stage=stage, profile=profile))
 
 
 @pytest.fixture
 def parity():
-    """`parity(ref, cand, forced=None, stage=None, map=None)` -> ParityResult."""
+    """`parity(ref, cand, forced=None, stage=None, map=None, candidate_dtype=None)` -> ParityResult."""
 
-    def run(reference, candidate, forced=None, stage=None, map=None) -> ParityResult:
+    def run(reference, candidate, forced=None, stage=None, map=None, candidate_dtype=None) -> ParityResult:
         s = lambda p: str(p) if p else None  # noqa: E731
-        return _compare(s(reference), s(candidate), s(forced), stage, s(map))
+        try:
+            return _compare(s(reference), s(candidate), s(forced), stage, s(map), candidate_dtype)
+        except UserError as exc:
+            _usage_error(exc)
 
     return run
 
@@ -105,6 +121,8 @@ def pytest_addoption(parser) -> None:
     g.addoption("--parity-forced", help="the candidate's teacher-forced trace, if it has one")
     g.addoption("--parity-stage", help="only stages matching this selection (e.g. dit)")
     g.addoption("--parity-map", help="TOML map of a foreign candidate's tensor names and layouts onto our stages")
+    g.addoption("--parity-candidate-dtype", choices=CHOICES, default=None,
+                help="precision profile of a float16/bfloat16/int8 port (see `harness compare --help`)")
 
 
 class ParityItem(pytest.Item):
@@ -113,8 +131,7 @@ class ParityItem(pytest.Item):
         self.group = group
 
     def runtest(self) -> None:
-        o = self.config.option
-        _compare(o.parity_ref, o.parity_cand, o.parity_forced, o.parity_stage, o.parity_map).check(self.group)
+        _from_options(self.config.option).check(self.group)
 
     def repr_failure(self, excinfo, style=None):
         return str(excinfo.value)
@@ -123,23 +140,56 @@ class ParityItem(pytest.Item):
         return self.config.option.parity_cand, None, f"parity {self.group}"
 
 
+class NothingComparedItem(pytest.Item):
+    """The one item of a run that compared nothing: it fails with the verdict line (never a pass or a skip)."""
+
+    def runtest(self) -> None:
+        pytest.fail(verdict_line(_from_options(self.config.option).comparison), pytrace=False)
+
+    def repr_failure(self, excinfo, style=None):
+        return str(excinfo.value)
+
+    def reportinfo(self):
+        return self.config.option.parity_cand, None, "parity: nothing compared"
+
+
 class ParityCollector(pytest.Collector):
     def collect(self):
         o = self.config.option
+        if not _from_options(o).comparison.compared:
+            yield NothingComparedItem.from_parent(self, name="nothing-compared")
+            return
         for group in stage_groups(o.parity_ref, o.parity_stage):
             yield ParityItem.from_parent(self, name=group, group=group)
 
 
-def pytest_collection_modifyitems(session, config, items) -> None:
+def _from_options(o) -> ParityResult:
+    return _compare(o.parity_ref, o.parity_cand, o.parity_forced, o.parity_stage, o.parity_map,
+                    o.parity_candidate_dtype)
+
+
+_DEPENDENT = ("parity_forced", "parity_stage", "parity_map", "parity_candidate_dtype")
+
+
+def pytest_configure(config) -> None:
+    """Every --parity-* option is checked, and every file read, before collection: a problem is one usage
+    error (pytest's exit code 4), never an INTERNALERROR and never a run of failed items."""
     o = config.option
-    if not (o.parity_ref or o.parity_cand):
+    if not (getattr(o, "parity_ref", None) or getattr(o, "parity_cand", None)):
+        given = [f"--{name.replace('_', '-')}" for name in _DEPENDENT if getattr(o, name, None)]
+        if given:
+            raise pytest.UsageError(f"indextts-parity: {given[0]} needs --parity-ref and --parity-cand")
         return
     if not (o.parity_ref and o.parity_cand):
-        raise pytest.UsageError("--parity-ref and --parity-cand go together")
+        raise pytest.UsageError("indextts-parity: --parity-ref and --parity-cand go together")
     try:
-        # everything a run needs is read and checked once here, so a bad option is one usage error
-        _compare(o.parity_ref, o.parity_cand, o.parity_forced, o.parity_stage, o.parity_map)
-        collector = ParityCollector.from_parent(session, name="parity")
-        items.extend(collector.collect())
+        _from_options(o)
     except UserError as exc:
         raise pytest.UsageError(f"indextts-parity: {exc}") from None
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    if _COLLECTION_ERRORS:
+        raise pytest.UsageError(_COLLECTION_ERRORS[0])
+    if config.option.parity_ref and config.option.parity_cand:
+        items.extend(ParityCollector.from_parent(session, name="parity").collect())

@@ -3,9 +3,11 @@
 Schema `indextts-parity-comparison`, version 2 (docs/results-schema.json is the JSON Schema):
   schema, version, verdict (the one-line verdict), passed, exit_code, first_divergence (label|null),
   selection, rule ("floors" or "fallback"), traces {role: path}, provenance {role: {...}},
-  tolerances {default, overrides}, warnings [str], advice [str], stages [{path, half, label, layout,
-  status, derived, problem, transform, diagnosed, local, local_floor, local_allowed, propagated,
-  propagated_floor, propagated_allowed, hints [{kind, message, residual, explained}]}]
+  tolerances {default, overrides}, warnings [str], advice [str], profile (the precision profile or null),
+  detected_precision (a reduced precision the candidate looks like, or ""), coverage {selected, compared,
+  promised, provided, notes}, incomplete [roles of interrupted traces], stages [{path, half, label, layout, status, derived,
+  problem, transform, diagnosed, local, local_floor, local_allowed, propagated, propagated_floor, propagated_allowed,
+  hints [{kind, message, residual, explained}]}]
 where each metrics object holds n, ref_mean, ref_std, cand_mean, cand_std, max_abs, max_abs_index,
 mean_abs, rmse, rel_l2, cosine, snr_db, ref_nonfinite, cand_nonfinite, and each floor {rmse, rel_l2}.
 Non-finite numbers are the strings "inf", "-inf", "nan".
@@ -44,6 +46,10 @@ def to_json(c: Comparison) -> dict:
         "tolerances": c.tolerances.to_json(),
         "warnings": list(c.warnings),
         "advice": list(c.advice),
+        "profile": c.profile,
+        "detected_precision": c.detected_precision,
+        "coverage": c.coverage,
+        "incomplete": list(c.incomplete),
         "stages": [_stage(r) for r in c.results],
     }
 
@@ -80,7 +86,9 @@ def from_json(data: dict) -> Comparison:
         results.append(StageResult(**fields))
     return Comparison(traces=data["traces"], provenance=data["provenance"], selection=data["selection"],
                       tolerances=Tolerances.from_json(data["tolerances"]), results=tuple(results),
-                      warnings=tuple(data["warnings"]), rule=data["rule"], advice=tuple(data["advice"]))
+                      warnings=tuple(data["warnings"]), rule=data["rule"], profile=data.get("profile"),
+                      detected_precision=data.get("detected_precision", ""), coverage=data.get("coverage") or {},
+                      incomplete=tuple(data.get("incomplete") or ()), advice=tuple(data.get("advice") or ()))
 
 
 def write(c: Comparison, path: Path) -> Path:

@@ -92,41 +92,81 @@ _KNOWN = {"multiple", "ulps", "rel_l2", "atol"}
 def load(path: Path | None) -> Tolerances:
     if path is None:
         return DEFAULT
+    from harness.files import read_text
+
+    text = read_text(path, "tolerance file")
     try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"tolerance file not found: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot be read ({exc.strerror})") from None
     unknown = set(data) - {"default", "override"}
     if unknown:
-        raise UserError(f"{path}: unknown table(s) {', '.join(sorted(unknown))}; known: [default], [[override]]")
+        word = sorted(unknown)[0]
+        raise UserError(f"{path}: unknown table {word!r}{_did_you_mean(word, ('default', 'override'))}; known: "
+                        "[default], [[override]]")
     if not isinstance(data.get("default", {}), dict) or not isinstance(data.get("override", []), list):
-        raise UserError(f"{path}: [default] must be a table and [[override]] an array of tables")
+        raise UserError(f"{path}: [default] must be a table and [[override]] an array of tables ([[override]], "
+                        "not [override])")
+    from harness.limits import MAX_ENTRIES, check
+
+    check(f"{path}: the number of [[override]] entries", len(data.get("override", [])), MAX_ENTRIES, "MAX_ENTRIES")
     default = replace(DEFAULT.default, **_fields(data.get("default", {}), path))
     overrides = []
     for i, item in enumerate(data.get("override", [])):
         if not isinstance(item, dict) or not isinstance(item.get("stage"), str) or not item["stage"]:
             raise UserError(f"{path}: [[override]] #{i + 1} needs stage = \"a glob over stage paths\"")
+        if not _matches_schema(item["stage"]):
+            from harness.mapfile import suggest_stage
+
+            raise UserError(f"{path}: [[override]] #{i + 1}: stage {item['stage']!r} matches no stage of the schema"
+                            f"{suggest_stage(item['stage'])}")
         fields_ = {k: v for k, v in item.items() if k != "stage"}
         overrides.append((item["stage"], replace(default, **_fields(fields_, path))))
     return Tolerances(default, tuple(overrides))
 
 
+def _did_you_mean(word: str, choices) -> str:
+    import difflib
+
+    guess = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {guess[0]}?)" if guess else ""
+
+
+def _matches_schema(glob: str) -> bool:
+    """Does a glob over stage paths match any stage the schema can produce (with the numbers it names)?"""
+    import itertools
+    import re
+
+    from harness import stages
+
+    numbers = sorted({0, *(int(n) for n in re.findall(r"\d+", glob)[:3])})
+    for spec in stages.STAGES:
+        names = [f for f in stages.FIELDS if "{" + f + "}" in spec.template]
+        for combo in itertools.product(numbers, repeat=len(names)):
+            if fnmatch.fnmatchcase(spec.path(**dict(zip(names, combo))), glob):
+                return True
+    return False
+
+
+#: upper bounds of the rule's numbers: a rule looser than these passes anything
+_BOUNDS = {"multiple": "MAX_MULTIPLE", "ulps": "MAX_ULPS", "rel_l2": "MAX_REL_L2", "atol": "MAX_ATOL"}
+
+
 def _fields(values: dict, path: Path) -> dict:
+    from harness import limits
+
     bad = set(values) - _KNOWN
     if bad:
-        import difflib
-
-        guess = difflib.get_close_matches(sorted(bad)[0], _KNOWN, n=1)
-        hint = f" (did you mean {guess[0]}?)" if guess else ""
-        raise UserError(f"{path}: unknown tolerance field(s) {', '.join(sorted(bad))}{hint}; "
+        word = sorted(bad)[0]
+        raise UserError(f"{path}: unknown tolerance field {word!r}{_did_you_mean(word, _KNOWN)}; "
                         f"known: {', '.join(sorted(_KNOWN))}")
     out = {}
     for k, v in values.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise UserError(f"{path}: {k} = {v!r} must be a non-negative finite number")
+        bound = getattr(limits, _BOUNDS[k])
+        if v > bound:
+            raise UserError(f"{path}: {k} = {v!r} is over the limit of {bound:g} ({_BOUNDS[k]}): a rule that loose "
+                            "passes anything")
         out[k] = float(v)
     return out

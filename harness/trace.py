@@ -24,9 +24,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from harness import stages
+from harness import limits, stages
 from harness.errors import UserError
-from harness.files import check_target, publish, temporary_beside
+from harness.files import check_target, input_file, publish, temporary_beside
 
 FORMAT = "indextts-parity-trace"
 FORMAT_VERSION = 2
@@ -60,6 +60,8 @@ class StageInfo:
     # noise floors by half ("" for a stage without halves): local and propagated
     local_floor: dict[str, Floor] = field(default_factory=dict)
     propagated_floor: dict[str, Floor] = field(default_factory=dict)
+    # measured floors of reduced precisions (harness/precision.py): dtype -> half -> propagated floor
+    precision_floors: dict[str, dict[str, Floor]] = field(default_factory=dict)
 
 
 class TraceWriter:
@@ -99,8 +101,9 @@ class TraceWriter:
         return list(self._seen)
 
     def write(self, path: str, value: np.ndarray, *, dtype: str | None = None, cfg: str | None = None,
-              note: str = "", sample_rate: int = 0) -> None:
-        """Store one stage; its declaration gives its layout, CFG arrangement and the rest."""
+              note: str = "", sample_rate: int = 0, layout: str | None = None) -> None:
+        """Store one stage; its declaration gives its layout (unless a port's tensor has other axes), CFG
+        arrangement and the rest."""
         self._raise_pending()
         spec = stages.spec_for(path)
         if path in self._seen:
@@ -111,7 +114,7 @@ class TraceWriter:
         # a private copy: the caller's tensor may be changed in place once this returns
         kind = np.float64 if value.dtype == np.float64 else (np.float32 if value.dtype.kind == "f" else value.dtype)
         value = np.array(value, dtype=kind, copy=True)
-        attrs = {"layout": spec.layout, "cfg": cfg or spec.cfg, "derived": spec.derived, "dtype": computed,
+        attrs = {"layout": layout or spec.layout, "cfg": cfg or spec.cfg, "derived": spec.derived, "dtype": computed,
                  "order": self._order, "kind": spec.kind, "detail": spec.detail}
         for key, v in (("note", note), ("stand_in", spec.stand_in), ("draw", spec.draw), ("sample_rate", sample_rate)):
             if v:
@@ -137,6 +140,8 @@ class TraceWriter:
             _, path, value, attrs = item
             ds = self._file.create_dataset(path, data=value)  # contiguous: the fastest to stream out
             ds.attrs.update(attrs)
+            # on disk at once: a run killed outright (kill -9) leaves a partial that reads, up to this stage
+            self._file.flush()
         elif item[0] == "flush":
             self._file.flush()
 
@@ -189,43 +194,51 @@ class Trace:
     """A read-only trace. Opening checks the format; data is read stage by stage, on demand."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not self.path.exists():
-            raise UserError(f"trace not found: {self.path}")
-        if not self.path.is_file():
-            raise UserError(f"{self.path}: not a regular file")
+        self.path = input_file(path, "trace")
         try:
             self._file = h5py.File(self.path, "r")
         except (OSError, ValueError) as exc:
             raise UserError(f"{self.path}: not a readable HDF5 trace ({_short(exc)})") from None
         attrs = self._file.attrs
-        if attrs.get("format") != FORMAT:
-            self._file.close()
-            raise UserError(f"{self.path}: not an indextts-parity trace (no format mark)")
-        version = int(attrs.get("format_version", -1))
-        if version != FORMAT_VERSION:
-            self._file.close()
-            raise UserError(
-                f"{self.path}: trace format version {version}, this harness reads {FORMAT_VERSION}; "
-                "capture it again with `harness capture` (or delete the cache: `harness cache clean`)"
-            )
         try:
+            self._check_format(attrs)
             self.provenance: dict = json.loads(attrs.get("provenance", "{}"))
             self.complete = bool(attrs.get("complete", False))
             self.floors: dict = json.loads(attrs.get("floors", "null") or "null") or {}
             self._stages = self._index()
-        except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
+        except (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
             self._file.close()
             raise UserError(f"{self.path}: corrupt trace ({_short(exc)})") from None
+        except UserError:
+            self._file.close()
+            raise
+        if not isinstance(self.provenance, dict) or not isinstance(self.floors, dict):
+            self._file.close()
+            raise UserError(f"{self.path}: corrupt trace (provenance and floors must be JSON objects)")
+
+    def _check_format(self, attrs) -> None:
+        if attrs.get("format") != FORMAT:
+            raise UserError(f"{self.path}: not an indextts-parity trace (no format mark)")
+        version = attrs.get("format_version", -1)
+        if isinstance(version, bytes | str) or int(version) != FORMAT_VERSION:
+            raise UserError(
+                f"{self.path}: trace format version {version}, this harness reads {FORMAT_VERSION}; "
+                "capture it again with `harness capture` (or delete the cache: `harness cache clean`)"
+            )
 
     def _index(self) -> dict[str, StageInfo]:
         found: list[StageInfo] = []
 
-        def visit(name: str, obj) -> None:
+        def visit(name: str, obj) -> bool | None:
             if isinstance(obj, h5py.Dataset):
+                _check_dataset(self.path, name, obj)
                 found.append(_info(name, obj))
+                if len(found) > limits.MAX_TENSORS:
+                    return True  # stop visiting: the check below names the limit
+            return None
 
         self._file.visititems(visit)
+        limits.check(f"{self.path}: the number of stages", len(found), limits.MAX_TENSORS, "MAX_TENSORS")
         found.sort(key=lambda s: (s.order, s.path))
         return {s.path: s for s in found}
 
@@ -251,9 +264,10 @@ class Trace:
         return self._file[path]
 
     def read(self, path: str, index=()) -> np.ndarray:
+        ds = self.dataset(path)  # its declared size was checked against the limit when the trace was opened
         try:
-            return np.asarray(self.dataset(path)[index])
-        except (OSError, RuntimeError) as exc:
+            return np.asarray(ds[index])
+        except (OSError, RuntimeError, ValueError, TypeError) as exc:
             raise UserError(f"{self.path}: cannot read {path} ({_short(exc)}); the file looks truncated") from None
 
     def close(self) -> None:
@@ -264,6 +278,17 @@ class Trace:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _check_dataset(path: Path, name: str, ds: h5py.Dataset) -> None:
+    """A stage is a plain array stored in this file, of a size the limits allow: checked before any read."""
+    where = f"{path}: stage {name}"
+    if ds.is_virtual or ds.external:
+        raise UserError(f"{where} takes its data from other files; refusing (a trace holds its own data)")
+    dtype = ds.dtype
+    if dtype.hasobject or dtype.kind not in "biufcS" or dtype.fields is not None and dtype.kind != "c":
+        raise UserError(f"{where} holds {dtype} values, not a plain number, bool or byte-string array")
+    limits.tensor_bytes(where, ds.shape if ds.shape is not None else (), dtype.itemsize)
 
 
 def _floors(attrs, kind: str) -> dict[str, Floor]:
@@ -284,6 +309,8 @@ def _info(name: str, ds: h5py.Dataset) -> StageInfo:
         detail=str(a.get("detail", stages.BOUNDARY)), stand_in=str(a.get("stand_in", "")),
         draw=bool(a.get("draw", False)), sample_rate=int(a.get("sample_rate", 0)),
         local_floor=_floors(a, "local"), propagated_floor=_floors(a, "prop"),
+        precision_floors={k[6:-10]: _floors(a, k[6:-5]) for k in a if k.startswith("floor_") and k.endswith("_prop_rmse")
+                          and k.count("_") == 3},
     )
 
 

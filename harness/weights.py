@@ -30,13 +30,34 @@ def save(weights: dict[str, np.ndarray], path: Path) -> None:
         save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp))
 
 
-def load(path: str | Path) -> dict[str, np.ndarray]:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    try:
-        from safetensors.numpy import load_file
+#: which part owns each module of upstream's s2mel checkpoint (`state['net'][module]`)
+S2MEL_OWNERS = {"length_regulator": "s2mel", "gpt_layer": "s2mel", "cfm": "cfm"}
 
-        return load_file(str(path))
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        raise UserError(f"{path}: not a readable safetensors checkpoint ({str(exc).splitlines()[0][:160]})") from None
+
+def load_flat(path: Path) -> dict[str, np.ndarray]:
+    """A flat checkpoint (safetensors or npz: plain arrays only, never a pickle) by parameter name."""
+    from harness.readers import open_tensors
+
+    return {name: np.array(entry.read(), dtype=np.float32) for name, entry in open_tensors(path, "checkpoint").items()}
+
+
+def split_s2mel(flat: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """`<module>.<param>` names of upstream's s2mel checkpoint, split into our parts' weights."""
+    parts: dict[str, dict[str, np.ndarray]] = {"s2mel": {}, "cfm": {}}
+    for name, value in flat.items():
+        module = name.split(".", 1)[0]
+        if module in S2MEL_OWNERS:
+            parts[S2MEL_OWNERS[module]][name.replace(f"{module}.module.", f"{module}.", 1)] = value
+    if not parts["cfm"]:
+        raise UserError("the checkpoint holds no cfm.* parameters (names are <module>.<param>, as in s2mel.pth's net)")
+    return parts
+
+
+def load(path: str | Path) -> dict[str, np.ndarray]:
+    """A safetensors checkpoint, its header checked before any tensor is read (harness/readers.py)."""
+    from harness.readers import open_tensors
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise UserError(f"{path}: a checkpoint here is a .safetensors file")
+    return {name: np.array(entry.read()) for name, entry in open_tensors(path, "checkpoint").items()}

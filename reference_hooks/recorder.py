@@ -29,8 +29,9 @@ class Recorder:
     def __call__(self, path: str, tensor: torch.Tensor, note: str = "", sample_rate: int = 0) -> torch.Tensor:
         if self.hooking and self.detail.wants(path):
             t = tensor.detach()
-            self.writer.write(path, t.cpu().numpy(), dtype=str(t.dtype).replace("torch.", ""), note=note,
-                              sample_rate=sample_rate)
+            # numpy has no bfloat16: reduced precisions (an autocast run) are widened exactly, their dtype kept
+            value = t.cpu().float().numpy() if t.dtype in (torch.bfloat16, torch.float16) else t.cpu().numpy()
+            self.writer.write(path, value, dtype=str(t.dtype).replace("torch.", ""), note=note, sample_rate=sample_rate)
         return tensor
 
     def check(self, path: str, computed: torch.Tensor, upstream: torch.Tensor, against: str) -> None:

@@ -157,3 +157,6 @@ def import_module(name: str):
         return importlib.import_module(f"indextts.{name}")
     except ImportError as exc:
         raise UserError(f"cannot import upstream module indextts.{name}: {exc}") from None
+    except SyntaxError as exc:  # a clone given with --reference-src that does not parse
+        raise UserError(f"upstream module indextts.{name} does not parse: {exc.filename}:{exc.lineno}: {exc.msg}"
+                        ) from None

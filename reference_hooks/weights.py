@@ -8,6 +8,8 @@ upstream's own modules.
 """
 from __future__ import annotations
 
+import re
+import warnings
 import zlib
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from harness.errors import UserError
+from harness.files import input_file
 
 #: bump when `generate` changes, so cached seeded checkpoints are made again
 GENERATOR_VERSION = 3
@@ -94,12 +97,19 @@ def load_s2mel_pth(path: Path) -> dict[str, dict[str, np.ndarray]]:
     Loaded with `weights_only=True`: a checkpoint that needs arbitrary unpickling is refused, never run.
     """
     if not path.exists():
-        raise UserError(f"--checkpoints: {path} not found (expected IndexTTS2's s2mel.pth there)")
+        raise UserError(f"--checkpoints: {path} not found (expected IndexTTS2's s2mel.pth, or s2mel.safetensors, there)")
+    input_file(path, "--checkpoints")  # a regular file: a FIFO or device would block or feed torch.load forever
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr; the verdict is below
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # an unpickling error names what the file would have run
-        raise UserError(f"{path}: cannot be loaded safely by torch (weights_only=True): {str(exc).splitlines()[0][:200]}"
-                        ) from None
+        if "Weights only load failed" not in str(exc):
+            raise UserError(f"{path}: not a readable torch checkpoint ({str(exc).splitlines()[0][:160]})") from None
+        what = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        why = f"it would run {what.group(1)}" if what else "it holds objects beyond tensors"
+        raise UserError(f"{path}: refused: a checkpoint is read with torch.load(weights_only=True) and this one needs "
+                        f"arbitrary unpickling ({why}); convert it to safetensors (s2mel.safetensors)") from None
     parts: dict[str, dict[str, np.ndarray]] = {"s2mel": {}, "cfm": {}}
     owner = {"length_regulator": "s2mel", "gpt_layer": "s2mel", "cfm": "cfm"}
     for module, params in (state.get("net", {}) if isinstance(state, dict) else {}).items():

@@ -2,10 +2,37 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # upstream draws a progress bar per CFM call
+ROOT = Path(__file__).resolve().parent.parent
+#: what a test run may leave in the checkout: the environment and Python's own byte-code caches
+ALLOWED = (".venv/", "__pycache__/", ".egg-info/", ".pytest_cache/")
+
+
+def _untracked() -> set[str]:
+    proc = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=ROOT,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return set()
+    return {line[3:] for line in proc.stdout.splitlines()
+            if line[:2] in ("??", "!!") and not any(a in line[3:] or line[3:].startswith(a) for a in ALLOWED)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leaves_nothing_behind():
+    """The suite writes reports, traces and caches into temporary folders and the user's cache, never into the
+    checkout; and it leaves the cache within its budget (least recently used entries go)."""
+    before = _untracked()
+    yield
+    from harness import cache
+
+    cache.enforce(grace=0.0)
+    left = sorted(_untracked() - before)
+    assert not left, f"the test run left files in the checkout: {left[:10]}"
 
 
 def _ensure(**kw):

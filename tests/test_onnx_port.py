@@ -20,12 +20,12 @@ pytestmark = pytest.mark.skipif(
     reason="the [onnx] extra and indextts-onnx are not installed (make setup installs them)")
 
 
-def test_indextts_onnx_against_upstream_step_by_step():
-    proc = subprocess.run([sys.executable, "ports/run_indextts_onnx.py", "--config", "tiny-onnx"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+def test_indextts_onnx_against_upstream_step_by_step(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "ports" / "run_indextts_onnx.py"), "--config", "tiny-onnx"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=900)  # reports go to tmp_path/reports
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.startswith("PASS: all ") and "compared stages" in proc.stdout.splitlines()[0]
-    data = json.loads((ROOT / "reports" / "compare-indextts_onnx-tiny-onnx.json").read_text())
+    data = json.loads((tmp_path / "reports" / "compare-indextts_onnx-tiny-onnx.json").read_text())
     assert data["rule"] == "floors"
     by = {s["label"]: s for s in data["stages"]}
     f = float

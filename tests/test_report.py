@@ -1,5 +1,5 @@
 """The HTML report, opened in headless Chromium as a person would: no network, no console errors,
-the first-divergence marker and the plots present; screenshots land under reports/."""
+the first-divergence marker and the plots present; screenshots land in the test's temporary folder."""
 from __future__ import annotations
 
 import re
@@ -52,7 +52,7 @@ def check_page(html: str, dom: str, log: str) -> None:
 def test_passing_report(tmp_path, tiny_short_run):
     page = make_report(tmp_path, tiny_short_run, "pass")
     html = page.read_text()
-    dom, log = open_in_chromium(page, tmp_path, ROOT / "reports" / "report-pass.png")
+    dom, log = open_in_chromium(page, tmp_path, tmp_path / "report-pass.png")
     check_page(html, dom, log)
     assert 'class="verdict pass"' in html and 'id="first-divergence"' not in html
     assert "<audio controls" in html  # the speaker recording, both sides
@@ -61,7 +61,7 @@ def test_passing_report(tmp_path, tiny_short_run):
 def test_faulty_report_marks_the_first_divergence(tmp_path, tiny_short_fault_run):
     page = make_report(tmp_path, tiny_short_fault_run, "fault")
     html = page.read_text()
-    dom, log = open_in_chromium(page, tmp_path, ROOT / "reports" / "report-fault.png")
+    dom, log = open_in_chromium(page, tmp_path, tmp_path / "report-fault.png")
     check_page(html, dom, log)
     assert 'class="verdict fail"' in html
     row = re.search(r'<tr class="fail" id="first-divergence"><td class="n">\d+</td><td>([^<]+)</td>', html)

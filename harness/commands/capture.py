@@ -9,19 +9,24 @@ then falls back to rel-L2 <= 1e-4). --dtype float64 captures the float64 run its
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
-from harness.commands.common import add_model_flags, config_from
+from harness.commands.common import PORTER_PATH, add_model_flags, config_from
+from harness.errors import UserError
 from harness.paths import reports_dir
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("capture", help="capture a reference trace from upstream", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PORTER_PATH)
     p.add_argument("-o", "--output", type=Path, default=None, help="trace path (default reports/traces/...)")
     p.add_argument("--no-floors", action="store_true", help="do not compute and store the noise floors")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float64 captures the float64 run itself (no floors)")
+    p.add_argument("--precision-floors", action="append", default=[], choices=("float16", "bfloat16"), metavar="DTYPE",
+                   help="also measure the floors of a float16 or bfloat16 port (upstream under CPU autocast), for "
+                        "`harness compare --candidate-dtype`; repeatable")
     p.add_argument("--strict", action="store_true",
                    help="fail when a recomputed stage (CFG mix, Euler update) differs from the upstream value that "
                         "follows it; without it such stages are only marked unverified")
@@ -29,13 +34,33 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def default_output(args: argparse.Namespace, cfg) -> Path:
+    """A trace name that differs whenever the options that change its content do."""
+    name = f"reference-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}"
+    name += "" if args.detail == "default" else f"-{args.detail}"
+    name += "" if args.dtype == "float32" else f"-{args.dtype}"
+    name += "-nofloors" if args.no_floors else ""
+    name += "".join(f"-{p}" for p in sorted(set(args.precision_floors)))
+    if args.checkpoints or args.reference_src:
+        where = [str(Path(p).resolve()) if p else None for p in (args.checkpoints, args.reference_src)]
+        name += "-" + hashlib.sha256(repr(where).encode()).hexdigest()[:8]
+    return reports_dir() / "traces" / f"{name}.h5"
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.commands import models
+    from harness.files import refuse_overlap
 
     cfg = config_from(args)
+    if args.precision_floors and (args.no_floors or args.dtype == "float64"):
+        raise UserError("--precision-floors are measured against the float64 run of the floors: drop --no-floors "
+                        "and --dtype float64")
+    out = args.output or default_output(args, cfg)
+    checkpoint = args.checkpoints / "s2mel.pth" if args.checkpoints else None
+    refuse_overlap({"--output": out}, {"--checkpoints": checkpoint})  # before the run, not after it
     weights, ckpt = models.weights_for(cfg, args.seed, args.checkpoints, args.reference_src)
-    out = args.output or reports_dir() / "traces" / f"reference-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}.h5"
     path = models.capture(cfg, weights, ckpt, out, seed=args.seed, reference_src=args.reference_src,
-                          detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict)
+                          detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict,
+                          precisions=tuple(args.precision_floors))
     print(f"reference trace: {path}")
     return 0

@@ -7,8 +7,16 @@ from pathlib import Path
 from harness.configs import CONFIGS, PipelineConfig, get_config
 from harness.detail import LEVELS
 from harness.errors import UserError
+from harness.limits import MAX_SEED, MAX_STEPS
 
-MAX_STEPS = 1000
+#: the porter's path, shown under every command a porter meets
+PORTER_PATH = """a porter's path (docs/example.map.toml is a complete, commented map):
+  harness capture -o ref.h5                        upstream, hooked, with its noise floors
+  harness export-inputs ref.h5 -o inputs/          what your port needs to replay it exactly
+  (run your port on inputs/, dump its tensors as .safetensors, .npz or .npy under its own names)
+  harness stages --schema                          every stage you can map a tensor onto
+  harness compare ref.h5 port.safetensors --map port.map.toml
+exit codes: 0 pass, 1 divergence (or nothing compared), 2 bad input or usage, 3 internal error (crash log)"""
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -29,8 +37,18 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
     cfg = get_config(args.config)
     if args.steps is not None:
         if not 1 <= args.steps <= MAX_STEPS:
-            raise UserError(f"--steps must be between 1 and {MAX_STEPS}")
+            raise UserError(f"--steps must be between 1 and {MAX_STEPS} (MAX_STEPS)")
         cfg = cfg.with_(steps=args.steps)
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed must be between 0 and {MAX_SEED} (MAX_SEED)")
+    if args.checkpoints is not None:
+        from harness.files import input_file
+
+        input_file(args.checkpoints, "--checkpoints", folder_ok=True)
+    if args.reference_src is not None:
+        from harness.files import input_file
+
+        input_file(args.reference_src, "--reference-src", folder_ok=True)
     if args.checkpoints is not None and cfg.name != "full":
         raise UserError("--checkpoints holds real-size weights: use it with --config full")
     return cfg

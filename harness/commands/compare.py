@@ -21,18 +21,20 @@ import sys
 from pathlib import Path
 
 from harness import junit, stages, summary, tolerance
-from harness.commands.common import add_model_flags, config_from
+from harness.commands.common import PORTER_PATH, add_model_flags, config_from
 from harness.compare import compare_traces, open_traces
 from harness.console import render
 from harness.errors import UserError
+from harness.limits import MAX_ROWS
 from harness.paths import reports_dir
+from harness.precision import CHOICES
 
 PIPED_ROWS = 40
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare two traces (or upstream vs reimpl on the embedded default)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PORTER_PATH)
     p.add_argument("traces", nargs="*", type=Path, metavar="REF CAND", help="reference and candidate traces")
     p.add_argument("--stage", default=None,
                    help="a group (a part, dit, lr), a path prefix (dit/block_03) or a glob")
@@ -41,7 +43,12 @@ def add_parser(sub) -> None:
     p.add_argument("--map", type=Path, default=None,
                    help="a TOML map from a foreign CAND's tensor names/layouts (safetensors, npz, .npy folder) "
                         "to our stages (see docs/example.map.toml)")
-    p.add_argument("--forced", type=Path, help="the candidate's teacher-forced trace (explicit traces only)")
+    p.add_argument("--forced", type=Path,
+                   help="the candidate's teacher-forced run: a trace, or a port's dump read through --map")
+    p.add_argument("--candidate-dtype", choices=CHOICES, default=None,
+                   help="judge a port that runs in float16, bfloat16 or int8 against the noise its precision "
+                        "implies (measured where the reference holds such floors, derived from the dtype's "
+                        "rounding otherwise)")
     o = p.add_argument_group("output")
     o.add_argument("--json", type=Path, default=None, help="JSON summary path (default reports/compare-*.json)")
     o.add_argument("--junit", type=Path, default=None, help="also write JUnit XML here")
@@ -59,7 +66,7 @@ def reproduce(args: argparse.Namespace) -> str:
     """The command line that reproduces this comparison, for the report."""
     words = ["harness", "compare", *map(str, args.traces)]
     for flag, value in (("--map", args.map), ("--forced", args.forced), ("--stage", args.stage),
-                        ("--tolerances", args.tolerances)):
+                        ("--tolerances", args.tolerances), ("--candidate-dtype", getattr(args, "candidate_dtype", None))):
         if value is not None:
             words += [flag, str(value)]
     if not args.traces:
@@ -75,21 +82,28 @@ def reproduce(args: argparse.Namespace) -> str:
 
 
 def _name(args: argparse.Namespace, cfg=None) -> str:
-    """A report name that differs whenever the inputs or options do."""
+    """A report name that differs whenever the inputs or options do (every one of them is in its hash)."""
+    options = [str(Path(p).resolve()) if p is not None else None
+               for p in (*args.traces, args.map, args.forced, args.tolerances, args.checkpoints, args.reference_src)]
+    options += [args.stage, args.candidate_dtype]
     if cfg is None:
-        ident = hashlib.sha256(repr([str(Path(p).resolve()) for p in args.traces] + [str(args.map), args.stage]
-                                    ).encode()).hexdigest()[:8]
+        ident = hashlib.sha256(repr(options).encode()).hexdigest()[:8]
         return f"compare-{args.traces[1].stem}-{ident}"
     name = f"compare-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}"
     name += "".join(f"-{f}" for f in args.fault) + ("" if args.detail == "default" else f"-{args.detail}")
     if args.stage:
         name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
+    if args.tolerances or args.checkpoints or args.reference_src or args.candidate_dtype:  # beyond the words above
+        name += "-" + hashlib.sha256(repr(options).encode()).hexdigest()[:8]
     return name
 
 
 def _outputs(args: argparse.Namespace, name: str) -> dict[str, Path | None]:
     json_path = args.json or reports_dir() / f"{name}.json"
     html = None if args.no_html else (args.html or json_path.with_suffix(".html"))
+    if args.html is None and html == json_path:
+        raise UserError(f"--json {json_path}: the HTML report goes beside the JSON, to the same name; give --json a "
+                        ".json name, or --html PATH, or --no-html")
     return {"--json": json_path, "--html": html, "--junit": args.junit}
 
 
@@ -98,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
 
     stages.selector(args.stage)  # an unknown stage is bad input before anything runs
     tols = tolerance.load(args.tolerances)
-    if args.rows is not None and args.rows < 0:
-        raise UserError("--rows must be 0 or more")
+    if args.rows is not None and not 0 <= args.rows <= MAX_ROWS:
+        raise UserError(f"--rows must be between 0 and {MAX_ROWS} (MAX_ROWS)")
     if len(args.traces) not in (0, 2):
         raise UserError("give both REF and CAND traces, or neither for the embedded default")
     if args.traces:
@@ -108,16 +122,16 @@ def run(args: argparse.Namespace) -> int:
         outputs = _outputs(args, _name(args))
         refuse_overlap(outputs, {"REF": args.traces[0], "CAND": args.traces[1], "--forced": args.forced,
                                  "--map": args.map, "--tolerances": args.tolerances})
-        candidate = args.traces[1]
-        if args.map is not None or candidate.suffix != ".h5":
-            from harness.console import progress
-            from harness.foreign import foreign_candidate
+        from harness.console import progress
+        from harness.foreign import as_traces
 
-            candidate = foreign_candidate(args.traces[0], candidate, args.map, log=progress)
-        paths = dict(reference=args.traces[0], candidate=candidate, forced=args.forced)
+        candidate, forced = as_traces(args.traces[0], args.traces[1], args.forced, args.map, log=progress)
+        paths = dict(reference=args.traces[0], candidate=candidate, forced=forced)
     else:
         from harness.commands import models
 
+        if args.map is not None or args.forced is not None:
+            raise UserError("--map and --forced apply to explicit REF CAND traces")
         for f in args.fault:
             stages.fault(f)
         cfg = config_from(args)
@@ -126,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         paths = models.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
                               faults=tuple(args.fault), detail=args.detail).roles()
     with open_traces(**paths) as traces:
-        comparison = compare_traces(traces, stage=args.stage, tolerances=tols)
+        comparison = compare_traces(traces, stage=args.stage, tolerances=tols, profile=args.candidate_dtype)
         rows = args.rows if args.rows is not None else (None if sys.stdout.isatty() else PIPED_ROWS)
         render(comparison, max_rows=rows)
         print(f"summary: {summary.write(comparison, outputs['--json'])}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import stages
+from harness.commands.common import PORTER_PATH
 from harness.errors import UserError
 from harness.files import atomic, write_text
 from harness.pipeline import boundary_inputs
@@ -27,7 +28,7 @@ from harness.trace import Trace
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export-inputs", help="write a reference trace's inputs for a port to replay",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PORTER_PATH)
     p.add_argument("trace", type=Path, help="a reference trace from `harness capture`")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder to write into")
     p.add_argument("--part", default=None, help=f"one part: {', '.join(p.name for p in stages.PARTS)}")
@@ -69,14 +70,18 @@ def collect(ref: Trace, parts) -> tuple[dict[str, np.ndarray], dict]:
 def run(args: argparse.Namespace) -> int:
     from safetensors.numpy import save_file
 
+    from harness.files import refuse_overlap
+
     parts = stages.PARTS if args.part is None else (stages.part(args.part),)
+    out: Path = args.output
+    if out.exists() and not out.is_dir():
+        raise UserError(f"-o {out} exists and is not a folder")
+    refuse_overlap({f"-o {out}/{name}": out / name for name in ("inputs.safetensors", "inputs.npz", "inputs.json")},
+                   {"trace": args.trace})
     with Trace(args.trace) as ref:
         tensors, meta = collect(ref, parts)
     if not tensors:
         raise UserError(f"{args.trace} holds none of the stages {args.part or 'any part'} consumes")
-    out: Path = args.output
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     with atomic(out / "inputs.safetensors") as tmp:
         save_file(tensors, str(tmp))

@@ -11,21 +11,23 @@ of them makes a fresh artefact and a re-run with none is instant:
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import floors
+from harness import cache, floors
 from harness import weights as W
 from harness.configs import PipelineConfig
 from harness.console import progress
 from harness.detail import for_config
+from harness.errors import UserError
 from harness.files import publish
-from harness.paths import cache_dir
 from harness.trace import Trace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,19 +85,27 @@ def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None
     load_upstream(reference_src)  # parameter names and shapes come from the upstream being compared
     out, files = {}, {}
     for part in driver.SEEDED:
-        path = (cache_dir() / "weights" /
+        path = (cache.folder("weights") /
                 f"{config.name}-{part}-{config.arch_digest(part)}-seed{seed}-g{GENERATOR_VERSION}.safetensors")
         if not path.exists():
             log(f"generating seeded weights ({config.name}, {part}) -> {path}")
             W.save(driver.seeded_weights(config, part, seed), path)
+        cache.touch(path)
         out[part], files[part] = W.load(path), str(path)
     return out, {"kind": f"seeded ({seed})", "files": files, "digest": _digest(out)}
 
 
 def real_weights(checkpoints: Path) -> tuple[dict, dict]:
-    from reference_hooks.weights import load_s2mel_pth
+    """Real s2mel weights: `s2mel.safetensors` or `s2mel.npz` (flat `<module>.<param>` names, read without
+    unpickling), else upstream's `s2mel.pth` through torch with `weights_only=True`."""
+    for name in ("s2mel.safetensors", "s2mel.npz"):
+        if (Path(checkpoints) / name).is_file():
+            out = W.split_s2mel(W.load_flat(Path(checkpoints) / name))
+            break
+    else:
+        from reference_hooks.weights import load_s2mel_pth
 
-    out = load_s2mel_pth(Path(checkpoints) / "s2mel.pth")
+        out = load_s2mel_pth(Path(checkpoints) / "s2mel.pth")
     return out, {"kind": "real", "path": str(checkpoints), "digest": _digest(out)}
 
 
@@ -110,7 +120,6 @@ def weights_for(config: PipelineConfig, seed: int, checkpoints: Path | None, ref
 
 def _check_derived(trace: Path, strict: bool, log) -> None:
     """Warn (or, strict, refuse) when a recomputed stage differs from the upstream value that follows it."""
-    from harness.errors import UserError
 
     with Trace(trace) as t:
         bad = {p: m for p, m in (t.provenance.get("derived_checks") or {}).items() if not str(m).startswith("ok")}
@@ -124,11 +133,28 @@ def _check_derived(trace: Path, strict: bool, log) -> None:
     log(f"warning: {text}")
 
 
+@contextlib.contextmanager
+def upstream_rejects(location: str | None):
+    """Where the user handed upstream something (real checkpoints, a clone) and upstream's own code raises,
+    that is bad input: exit 2 quoting upstream's message in one line. (Our glue's errors stay internal.)"""
+    try:
+        yield
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AssertionError, SyntaxError) as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        if location and frames and frames[-1].filename.startswith(str(location)):
+            where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
+            text = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise UserError(f"upstream rejects this input ({where}): {type(exc).__name__}: {text}") from None
+        raise
+
+
 def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, *, seed: int = 0,
             reference_src: Path | None = None, detail: str = "default", with_floors: bool = True,
-            dtype: str = "float32", strict: bool = False, log=progress) -> Path:
+            dtype: str = "float32", strict: bool = False, precisions: tuple[str, ...] = (), log=progress) -> Path:
     """Capture upstream into `out`; with floors, run it again in float64 and ours in float64 teacher-forced,
-    store every stage's floors in the trace, then publish it."""
+    store every stage's floors in the trace, then publish it. `precisions` (float16, bfloat16): also run
+    upstream under CPU autocast in each (as upstream runs its own fp16 mode) and store that run's error
+    against float64 as the measured floors of that precision profile (harness/precision.py)."""
     import torch
 
     from reference_hooks import driver
@@ -139,23 +165,68 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
     policy = for_config(detail, config)
     torch_dtype = torch.float64 if dtype == "float64" else torch.float32
     prov = driver.provenance(config, upstream, source, torch_dtype, checkpoint, policy)
-    tmp = driver.capture(config, weights, source, out, prov, dtype=torch_dtype, detail=policy, publish=False)
+    user_given = checkpoint.get("kind") == "real" or reference_src is not None
+    with upstream_rejects(upstream.location if user_given else None):
+        given = _float32_inputs(config, weights, source, out, prov, policy) if dtype == "float64" else None
+        tmp = driver.capture(config, weights, source, out, prov, dtype=torch_dtype, detail=policy, given=given,
+                             publish=False)
     _check_derived(tmp, strict, log)
     if not with_floors or dtype == "float64":
         return publish(tmp, out)
     from reimpl.driver import replay
 
-    with tempfile.TemporaryDirectory(dir=out.parent) as scratch, Trace(tmp) as ref32:
-        ref64, oracle = Path(scratch) / "reference64.h5", Path(scratch) / "oracle64.h5"
-        log(f"noise floors: upstream in float64 ({config.name}, {config.cfm.steps} steps)")
-        driver.capture(config, weights, source, ref64, prov | {"dtype": "float64"}, dtype=torch.float64,
-                       detail=policy, given=driver.given_from(ref32, torch.float64))
-        log("noise floors: our reimplementation in float64, teacher-forced")
-        replay(ref32, weights, oracle, teacher_forced=True, dtype=torch.float64)
-        with Trace(ref64) as r64, Trace(oracle) as o64:
-            values = floors.compute(ref32, r64, o64)
-    floors.attach(tmp, values, prov, "float64 upstream (propagated) and float64 reimpl teacher-forced (local)")
+    try:
+        with tempfile.TemporaryDirectory(dir=out.parent) as scratch, Trace(tmp) as ref32:
+            ref64, oracle = Path(scratch) / "reference64.h5", Path(scratch) / "oracle64.h5"
+            log(f"noise floors: upstream in float64 ({config.name}, {config.cfm.steps} steps)")
+            driver.capture(config, weights, source, ref64, prov | {"dtype": "float64"}, dtype=torch.float64,
+                           detail=policy, given=driver.given_from(ref32, torch.float64))
+            log("noise floors: our reimplementation in float64, teacher-forced")
+            replay(ref32, weights, oracle, teacher_forced=True, dtype=torch.float64)
+            with Trace(ref64) as r64, Trace(oracle) as o64:
+                values = floors.compute(ref32, r64, o64)
+            for name in precisions:
+                log(f"noise floors: upstream under {name} autocast (the {name} precision profile)")
+                reduced = Path(scratch) / f"reference-{name}.h5"
+                with torch.autocast("cpu", dtype=getattr(torch, name)):
+                    driver.capture(config, weights, source, reduced, prov | {"autocast": name}, dtype=torch.float32,
+                                   detail=policy, given=driver.given_from(ref32, torch.float32))
+                with Trace(ref64) as r64, Trace(reduced) as rd:
+                    for stage, entry in floors.compute(rd, r64, None).items():
+                        if "prop" in entry and stage in ref32:
+                            values.setdefault(stage, {})[f"{name}_prop"] = entry["prop"]
+        floors.attach(tmp, values, prov, "float64 upstream (propagated) and float64 reimpl teacher-forced (local)")
+    except BaseException as exc:  # interrupted while computing floors: the partial must read as incomplete
+        _mark_incomplete(tmp, f"{type(exc).__name__} while computing noise floors")
+        raise
     return publish(tmp, out)
+
+
+def _float32_inputs(config, weights, source, out: Path, prov: dict, policy) -> dict:
+    """The recorded inputs and draws of a float32 run, widened: a float64 capture starts where the float32 one
+    does (the recording's mel is computed in float32, as upstream computes it), as the floors' float64 run."""
+    import torch
+
+    from reference_hooks import driver
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        ref32 = driver.capture(config, weights, source, Path(scratch) / "reference32.h5", prov | {"dtype": "float32"},
+                               dtype=torch.float32, detail=policy)
+        with Trace(ref32) as t:
+            return driver.given_from(t, torch.float64)
+
+
+def _mark_incomplete(path: Path, reason: str) -> None:
+    import h5py
+
+    try:
+        with h5py.File(path, "r+") as f:
+            f.attrs["complete"] = False
+            prov = json.loads(f.attrs.get("provenance", "{}"))
+            f.attrs["provenance"] = json.dumps(prov | {"interrupted": reason}, sort_keys=True, default=str)
+    except (OSError, ValueError):
+        pass
 
 
 def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
@@ -169,17 +240,18 @@ def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = Non
     weights, ckpt = weights_for(config, seed, checkpoints, reference_src)
     code = source_digest("reference_hooks", "reimpl", *TRACE_CODE)
     ident = key(config.to_dict(), seed, ckpt["digest"], upstream.as_dict(), detail, code, torch.get_num_threads())
-    folder = cache_dir() / "runs" / f"{config.name}-{ident}"
+    folder = cache.folder("runs") / f"{config.name}-{ident}"
     reference = folder / "reference.h5"
     if not reference.exists():
         log(f"capturing upstream ({config.name}, {config.cfm.steps} steps, detail {detail}) -> {reference}")
         capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail, log=log)
-    if not replays:
-        return DefaultRun(reference, None, None)
-    tag = key(sorted(faults))
-    free, forced = folder / f"reimpl-{tag}.h5", folder / f"reimpl-forced-{tag}.h5"
-    replay_pair(reference, weights, free, forced, faults, log)
-    return DefaultRun(reference, free, forced)
+    cache.touch(folder)
+    if replays:
+        tag = key(sorted(faults))
+        free, forced = folder / f"reimpl-{tag}.h5", folder / f"reimpl-forced-{tag}.h5"
+        replay_pair(reference, weights, free, forced, faults, log)
+    cache.enforce()  # the budget: least recently used entries go, never one used in the last hour
+    return DefaultRun(reference, free, forced) if replays else DefaultRun(reference, None, None)
 
 
 def replay_pair(reference: Path, weights: dict, free: Path, forced: Path, faults=(), log=progress,

@@ -9,12 +9,14 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import stages as schema
+from harness.commands.common import PORTER_PATH
 from harness.errors import UserError
 from harness.trace import Trace
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("stages", help="list the stages of a trace, or of the schema", description=__doc__)
+    p = sub.add_parser("stages", help="list the stages of a trace, or of the schema", description=__doc__,
+                       epilog=PORTER_PATH, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("trace", nargs="?", type=Path)
     p.add_argument("--stage", default=None, help="only stages matching this selection")
     p.add_argument("--schema", action="store_true", help="list the schema's stage templates instead")

@@ -84,7 +84,9 @@ def fault(name: str) -> FaultSpec:
     try:
         return _FAULTS[name]
     except KeyError:
-        close = [f for f in _FAULTS if f.endswith(name.split(".")[-1])]
+        import difflib
+
+        close = [f for f in _FAULTS if f.endswith(name.split(".")[-1])] or difflib.get_close_matches(name, _FAULTS, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise UserError(f"unknown fault {name!r}{hint}; `harness faults` lists them") from None
 
