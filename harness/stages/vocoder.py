@@ -112,6 +112,8 @@ STAGES = (
     _stage("wav", "B S", kind=AUDIO, doc=f"clamp(-1, 1) ({_BIG}:354), as [1, S] (infer_v2.py:701-706)"),
     StageSpec("vocoder/wav", "B S", kind=AUDIO, group="vocoder/output",
               doc="segment waves joined, 200 ms of zeros between them (infer_v2.py:719-720)"),
+    # float, not exact: teacher-forced (from the reference's wave) its local floor is 0, so the local check is as
+    # strict as an exact one; free-running it keeps upstream's own float32-vs-float64 one-LSB flips as its floor
     StageSpec("vocoder/int16", "B S", group="vocoder/output",
               doc="(wav * 32767).clamp(-32767, 32767).to(int16), [1, S] (infer_v2.py:746)"),
 )
@@ -149,4 +151,5 @@ PART = Part(
     config=VocoderConfig,
     faults=FAULTS,
     per_segment=True,
+    exports=(SEG + "/bigvgan_in",),  # what a port's vocoder alone is fed
 )
