@@ -12,11 +12,13 @@ Declared in `harness/stages/vocoder.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from harness import stages
+from harness.errors import UserError
 from harness.stages.vocoder import SEG, VocoderConfig
 from reference_hooks.recorder import Recorder, hooked
 from reference_hooks.upstream import import_module
@@ -37,9 +39,28 @@ def unbuilt_module(config: VocoderConfig) -> torch.nn.Module:
 
 def build(config: VocoderConfig, weights: dict[str, np.ndarray], dtype: torch.dtype) -> torch.nn.Module:
     model = unbuilt_module(config)
+    if f"{PREFIX}.conv_pre.weight_g" not in weights:
+        # a checkpoint stored folded: from_pretrained's fallback (bigvgan.py:446-449) folds first, then loads
+        model.remove_weight_norm()
+        load_into(model, weights, PREFIX, dtype)
+        return model.eval()
     load_into(model, weights, PREFIX, dtype)
     model.remove_weight_norm()  # infer_v2.py:214
     return model.eval()  # infer_v2.py:215
+
+
+def load_generator_pt(path: Path) -> dict[str, np.ndarray]:
+    """The hub's `bigvgan_generator.pt` (`torch.load(...)["generator"]`, bigvgan.py:441-444) as this part's
+    weights, read with `weights_only=True`: a file that needs arbitrary unpickling is refused, never run."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an unpickling error names what the file would have run
+        raise UserError(f"{path}: cannot be loaded safely by torch (weights_only=True): "
+                        f"{str(exc).splitlines()[0][:200]}") from None
+    generator = state.get("generator") if isinstance(state, dict) else None
+    if not isinstance(generator, dict) or not generator:
+        raise UserError(f"{path}: no 'generator' state dict (expected BigVGAN's bigvgan_generator.pt)")
+    return {f"{PREFIX}.{k}": v.detach().float().numpy() for k, v in generator.items()}
 
 
 #: conv_post's weight-norm gain (its single output channel's norm): sets the output level, see seeded_levels
@@ -58,7 +79,8 @@ def seeded_levels(weights: dict[str, np.ndarray], config: VocoderConfig) -> dict
     - conv_post: its taps centred per input channel (SnakeBeta adds a positive mean, sin^2 / beta, that
       random taps turn into a DC offset; a trained vocoder emits none) and its gain fixed at POST_GAIN, so
       the wave peaks near 1 and the clamp cuts a few samples.
-    The kaiser-sinc filters are the model's own buffers, kept as computed.
+    The kaiser-sinc filters are the model's own buffers, kept as computed. These rules are part of the
+    generator: a change here must bump reference_hooks.weights.GENERATOR_VERSION (cached checkpoints).
     """
     out = dict(weights)
     for name, value in weights.items():
