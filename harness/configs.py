@@ -38,6 +38,7 @@ class PipelineConfig:
             (self.inputs.n_mels, self.cfm.in_channels, "inputs.n_mels", "cfm.in_channels"),
             (self.inputs.style_dim, self.cfm.style_dim, "inputs.style_dim", "cfm.style_dim"),
             (self.cfm.wavenet_hidden, self.cfm.hidden_dim, "cfm.wavenet_hidden", "cfm.hidden_dim"),
+            (self.cfm.in_channels, self.vocoder.num_mels, "cfm.in_channels", "vocoder.num_mels"),
         ]
         for a, b, name_a, name_b in checks:
             if a != b:
@@ -96,6 +97,7 @@ TINY = PipelineConfig(
     inputs=InputsConfig(content_channels=96, target_codes=24),
     s2mel=S2MelConfig(lr_channels=64, lr_in_channels=96),
     cfm=CfmConfig(hidden_dim=64, num_heads=4, depth=5, content_dim=64, wavenet_hidden=64, wavenet_layers=3),
+    vocoder=VocoderConfig(upsample_initial_channel=128),  # BigVGAN's channels 128 -> 64 ... -> 2
 )
 
 CONFIGS: dict[str, PipelineConfig] = {c.name: c for c in (TINY, FULL)}

@@ -25,16 +25,19 @@ from reference_hooks.upstream import UpstreamSource
 from reference_hooks.weights import seeded_from
 
 RUNNERS = {"inputs": inputs.run, "s2mel": s2mel.run, "cfm": cfm.run, "vocoder": vocoder.run}
-BUILDERS = {"s2mel": s2mel.build, "cfm": cfm.build}
-#: per part with weights: its upstream module (random init), the prefix of its names, buffers kept as computed
+BUILDERS = {"s2mel": s2mel.build, "cfm": cfm.build, "vocoder": vocoder.build}
+#: per part with weights: its upstream module (random init), the prefix of its names, buffers kept as computed,
+#: and optionally the part's own adjustment of the drawn values (weights, part config) -> weights
 SEEDED = {"s2mel": (s2mel.unbuilt_module, s2mel.PREFIX, ()),
-          "cfm": (cfm.unbuilt_module, "cfm", ("freqs", "input_pos"))}
+          "cfm": (cfm.unbuilt_module, "cfm", ("freqs", "input_pos")),
+          "vocoder": (vocoder.unbuilt_module, vocoder.PREFIX, (".filter",), vocoder.seeded_levels)}
 
 
 def seeded_weights(config: PipelineConfig, part: str, seed: int) -> dict[str, np.ndarray]:
     """A part's seeded checkpoint: upstream's parameter names and shapes, our generator's values."""
-    make, prefix, keep = SEEDED[part]
-    return seeded_from(make(config.part(part)), prefix, seed, keep)
+    make, prefix, keep, *adjust = SEEDED[part]
+    weights = seeded_from(make(config.part(part)), prefix, seed, keep)
+    return adjust[0](weights, config.part(part)) if adjust else weights
 
 
 def build_parts(config: PipelineConfig, weights: dict[str, dict[str, np.ndarray]], dtype: torch.dtype,

@@ -25,6 +25,8 @@ from reimpl.params import load_params
 from reimpl.tap import Tap, no_tap
 
 RUNNERS = {"inputs": inputs.run, "s2mel": s2mel.run, "cfm": cfm.run, "vocoder": vocoder.run}
+#: parts that load their checkpoint their own way (default: reimpl.params.load_params, weight norm folded)
+LOADERS = {"vocoder": vocoder.load_params}
 
 
 def config_of(ref: Trace) -> PipelineConfig:
@@ -34,7 +36,7 @@ def config_of(ref: Trace) -> PipelineConfig:
 
 
 def load_part_params(weights: dict[str, dict[str, np.ndarray]], dtype: torch.dtype) -> dict[str, dict]:
-    return {part: load_params(w, dtype=dtype) for part, w in weights.items()}
+    return {part: LOADERS.get(part, load_params)(w, dtype=dtype) for part, w in weights.items()}
 
 
 def run_parts(params: dict[str, dict], config: PipelineConfig, given: dict[str, torch.Tensor], tap,

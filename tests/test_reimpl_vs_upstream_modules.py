@@ -5,7 +5,8 @@ Both sides run their parts through the same entry points the capture and the rep
 (`harness.pipeline.chain`). Upstream runs under the project's own hooks with an in-memory writer; ours
 runs with a tap that keeps every stage. Both sides must name the same stages in the same order, and agree
 bit for bit: same torch, same CPU, same operations in the same order (weight norm by torch's own op, the
-RoPE table by torch.polar, the float32 islands of RMSNorm, RoPE and the time sinusoid).
+RoPE table by torch.polar, the float32 islands of RMSNorm, RoPE and the time sinusoid). Two text segments,
+so the vocoder's join (200 ms of zeros between segment waves) runs too.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from harness.configs import TINY
 from harness.detail import Detail
 
 CFG = TINY.with_(steps=3)
-PROMPT_FRAMES, CODES = 30, 17
+PROMPT_FRAMES, CODES = 30, (17, 9)  # target codes per text segment
 
 
 def _weights() -> dict:
@@ -29,14 +30,15 @@ def _weights() -> dict:
 def _given(dtype: torch.dtype) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     c = CFG.inputs.content_channels
-    total = PROMPT_FRAMES + CFG.s2mel.target_frames(CODES)
     x = {
         "inputs/prompt_mel": torch.randn(1, CFG.cfm.in_channels, PROMPT_FRAMES, generator=g),
         "inputs/prompt_content": torch.randn(1, 12, c, generator=g),
         "inputs/style": torch.randn(1, CFG.inputs.style_dim, generator=g),
-        "inputs/seg_00/target_content": torch.randn(1, CODES, c, generator=g),
-        "cfm/seg_00/noise": torch.randn(1, CFG.cfm.in_channels, total, generator=g),
     }
+    for seg, codes in enumerate(CODES):
+        total = PROMPT_FRAMES + CFG.s2mel.target_frames(codes)
+        x[f"inputs/seg_{seg:02d}/target_content"] = torch.randn(1, codes, c, generator=g)
+        x[f"cfm/seg_{seg:02d}/noise"] = torch.randn(1, CFG.cfm.in_channels, total, generator=g)
     return {k: v.to(dtype) for k, v in x.items()}
 
 
@@ -68,7 +70,32 @@ def test_every_stage_is_bit_identical_to_upstream(dtype):
     upstream, ours = _upstream(weights, dtype), _ours(weights, dtype)
 
     assert [p for p, _ in ours] == [p for p, _ in upstream]
-    assert len(ours) > 150 and any(p.endswith("/final_layer/modulated") for p, _ in ours)
+    paths = [p for p, _ in ours]
+    assert len(ours) > 150 and any(p.endswith("/final_layer/modulated") for p in paths)
+    # the vocoder of both segments, down to the internals of its first and last AMP block, then the join
+    for seg in ("seg_00", "seg_01"):
+        assert {f"vocoder/{seg}/resblock_00/layer_2/act2/snake", f"vocoder/{seg}/resblock_17/layer_0/conv1",
+                f"vocoder/{seg}/amp_05", f"vocoder/{seg}/wav"} <= set(paths)
+    assert paths[-2:] == ["vocoder/wav", "vocoder/int16"]
     for (path, mine), (_, theirs) in zip(ours, upstream):
         assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, path
         assert np.array_equal(mine, theirs), (path, float(np.abs(mine - theirs).max()))
+    by = dict(ours)
+    segs = [by[f"vocoder/seg_{k:02d}/wav"] for k in range(2)]
+    gap = CFG.vocoder.silence_samples
+    assert by["vocoder/wav"].shape[1] == segs[0].shape[1] + gap + segs[1].shape[1]
+    assert not by["vocoder/wav"][:, segs[0].shape[1]: segs[0].shape[1] + gap].any()
+
+
+def test_our_antialiasing_filter_equals_every_upstream_buffer():
+    """reimpl rebuilds the kaiser-sinc low-pass (used when a checkpoint lacks the buffers) bit for bit."""
+    from reference_hooks import vocoder
+    from reference_hooks.upstream import load_upstream
+    from reimpl.vocoder.activations import kaiser_sinc_lowpass
+
+    load_upstream()
+    buffers = {k: v for k, v in vocoder.unbuilt_module(CFG.vocoder).state_dict().items() if k.endswith(".filter")}
+    assert len(buffers) == 2 * (6 * CFG.vocoder.n_resblocks + 1)  # up and down, 6 activations per block, + act_post
+    ours = kaiser_sinc_lowpass()
+    for name, buffer in buffers.items():
+        assert buffer.dtype == ours.dtype and torch.equal(buffer, ours), name

@@ -56,6 +56,11 @@ def test_passing_report(tmp_path, tiny_short_run):
     check_page(html, dom, log)
     assert 'class="verdict pass"' in html and 'id="first-divergence"' not in html
     assert "<audio controls" in html  # the speaker recording, both sides
+    # the vocoder's first segment and the joined output: a player for each side under each heading
+    for stage in ("vocoder/seg_00/wav", "vocoder/wav"):
+        players = re.search(rf"<h3 class='small'>{stage}</h3><div class='plots'>(.*?)</div></div>", html)
+        assert players and re.findall(r"<div>(\w+)<br><audio controls", players.group(1) + "</div>") == [
+            "reference", "candidate"], stage
 
 
 def test_faulty_report_marks_the_first_divergence(tmp_path, tiny_short_fault_run):

@@ -76,15 +76,16 @@ def load_upstream(reference_src: Path | None = None):
     return load(reference_src)
 
 
-def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None = None, log=progress
-                   ) -> tuple[dict, dict]:
-    """Every part's seeded checkpoint (generated from upstream's parameter names on first use) and its record."""
+def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None = None, log=progress,
+                   parts: list[str] | None = None) -> tuple[dict, dict]:
+    """Every part's (or these parts') seeded checkpoint (generated from upstream's parameter names on first use)
+    and its record."""
     from reference_hooks import driver
     from reference_hooks.weights import GENERATOR_VERSION
 
     load_upstream(reference_src)  # parameter names and shapes come from the upstream being compared
     out, files = {}, {}
-    for part in driver.SEEDED:
+    for part in parts or driver.SEEDED:
         path = (cache.folder("weights") /
                 f"{config.name}-{part}-{config.arch_digest(part)}-seed{seed}-g{GENERATOR_VERSION}.safetensors")
         if not path.exists():
@@ -97,7 +98,8 @@ def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None
 
 def real_weights(checkpoints: Path) -> tuple[dict, dict]:
     """Real s2mel weights: `s2mel.safetensors` or `s2mel.npz` (flat `<module>.<param>` names, read without
-    unpickling), else upstream's `s2mel.pth` through torch with `weights_only=True`."""
+    unpickling), else upstream's `s2mel.pth` through torch with `weights_only=True`; the vocoder from
+    `bigvgan_generator.pt` (the hub's file, `weights_only=True`) where the folder holds it."""
     for name in ("s2mel.safetensors", "s2mel.npz"):
         if (Path(checkpoints) / name).is_file():
             out = W.split_s2mel(W.load_flat(Path(checkpoints) / name))
@@ -106,6 +108,10 @@ def real_weights(checkpoints: Path) -> tuple[dict, dict]:
         from reference_hooks.weights import load_s2mel_pth
 
         out = load_s2mel_pth(Path(checkpoints) / "s2mel.pth")
+    if (Path(checkpoints) / "bigvgan_generator.pt").exists():
+        from reference_hooks.vocoder import load_generator_pt
+
+        out["vocoder"] = load_generator_pt(Path(checkpoints) / "bigvgan_generator.pt")
     return out, {"kind": "real", "path": str(checkpoints), "digest": _digest(out)}
 
 
@@ -115,7 +121,17 @@ def _digest(weights: dict[str, dict]) -> str:
 
 def weights_for(config: PipelineConfig, seed: int, checkpoints: Path | None, reference_src: Path | None = None
                 ) -> tuple[dict, dict]:
-    return real_weights(checkpoints) if checkpoints else seeded_weights(config, seed, reference_src)
+    if not checkpoints:
+        return seeded_weights(config, seed, reference_src)
+    from reference_hooks import driver
+
+    out, record = real_weights(checkpoints)
+    missing = [part for part in driver.SEEDED if part not in out]  # e.g. no bigvgan_generator.pt in the folder
+    if missing:
+        seeded, seeded_record = seeded_weights(config, seed, reference_src, parts=missing)
+        out.update(seeded)
+        record = {**record, "seeded_parts": seeded_record["files"], "digest": _digest(out)}
+    return out, record
 
 
 def _check_derived(trace: Path, strict: bool, log) -> None:
