@@ -233,13 +233,14 @@ def _judge_side(trace: Trace, info: StageInfo, half: str, ref, rule: Rule, floor
 
 
 def _plain(ts: TraceSet, info: StageInfo, half: str, ref) -> bool:
-    """Real, finite floats on both sides: what the diagnosis hints are written for."""
-    if ref.dtype.kind != "f" or not np.isfinite(ref).all():
+    """Real, finite numbers on both sides (floats, or integers such as int16 audio): what the diagnosis hints
+    are written for."""
+    if ref.dtype.kind not in "fiu" or not np.isfinite(ref).all():
         return False
     for trace in (ts.candidate, ts.forced):
         if trace is not None and info.path in trace:
             cand = shapes.read_half(trace, info, half)
-            if cand is not None and (cand.dtype.kind != "f" or not np.isfinite(cand).all()):
+            if cand is not None and (cand.dtype.kind not in "fiu" or not np.isfinite(cand).all()):
                 return False
     return True
 
@@ -343,6 +344,8 @@ def _twin(r: StageResult, by_label: dict[str, StageResult]) -> tuple[str, float,
         return None
     if other.local is not None:
         return other.label, other.local.rmse, other.local_allowed
+    if other.propagated is None:  # a shape problem: nothing was measured on that half
+        return None
     return other.label, other.propagated.rmse, other.propagated_allowed
 
 

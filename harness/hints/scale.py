@@ -73,19 +73,28 @@ FUNCTIONS = {
 
 
 def elementwise(case: Case) -> Hint | None:
-    """cand = a f(ref) + b for a simple elementwise f: power for magnitude, a missing or extra activation."""
-    x = case.ref.astype(np.float64)
+    """cand = a f(ref) + b for a simple elementwise f: power for magnitude, a missing or extra activation.
+
+    Where the stage declares the input it is computed from, cand = a f(input) + b is tried too: the wrong
+    activation or limiter (e.g. tanh where the reference clamps) is a function of the input, not of the
+    reference's output, wherever the reference's own function saturates."""
+    sources = [("the reference", case.ref.astype(np.float64))]
+    if case.stage_input is not None and case.stage_input[1].size == case.ref.size:
+        name, x = case.stage_input
+        sources.append((f"its input {name}", x.astype(np.float64).reshape(case.ref.shape)))
     best = None
+    y = case.cand.reshape(-1).astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for name, f in FUNCTIONS.items():
-            fx = f(x)
-            if not np.all(np.isfinite(fx)) or np.std(fx) == 0:
-                continue
-            a, b = np.polyfit(fx.reshape(-1), case.cand.reshape(-1).astype(np.float64), 1)
-            scale = "" if abs(a - 1) < 1e-3 and abs(b) < 1e-6 else f" ({a:.4g} x that {b:+.3g})"
-            h = hint(case, "elementwise", f"candidate = {name} of the reference{scale}", a * fx + b)
-            if h is not None and (best is None or h.explained > best.explained):
-                best = h
+        for source, x in sources:
+            for name, f in FUNCTIONS.items():
+                fx = f(x)
+                if not np.all(np.isfinite(fx)) or np.std(fx) == 0:
+                    continue
+                a, b = np.polyfit(fx.reshape(-1), y, 1)
+                scale = "" if abs(a - 1) < 1e-3 and abs(b) < 1e-6 else f" ({a:.4g} x that {b:+.3g})"
+                h = hint(case, "elementwise", f"candidate = {name} of {source}{scale}", a * fx + b)
+                if h is not None and (best is None or h.explained > best.explained):
+                    best = h
     return best
 
 

@@ -109,7 +109,7 @@ STAGES = (
     _stage("amp_{block}", "B C T", f"the stage's 3 AMP blocks summed in order, / 3 ({_BIG}:339-345)"),
     _stage("act_post", "B C T", f"anti-aliased SnakeBeta after the last stage ({_BIG}:348)"),
     _stage("conv_post", "B C S", f"Conv1d(C -> 1, k 7, pad 3, no bias), before the clamp ({_BIG}:349)"),
-    _stage("wav", "B S", kind=AUDIO, doc=f"clamp(-1, 1) ({_BIG}:354), as [1, S] (infer_v2.py:701-706)"),
+    _stage("wav", "B S", kind=AUDIO, input="conv_post", doc=f"clamp(-1, 1) ({_BIG}:354), as [1, S] (infer_v2.py:701-706)"),
     StageSpec("vocoder/wav", "B S", kind=AUDIO, group="vocoder/output",
               doc="segment waves joined, 200 ms of zeros between them (infer_v2.py:719-720)"),
     # float, not exact: teacher-forced (from the reference's wave) its local floor is 0, so the local check is as
@@ -132,14 +132,14 @@ FAULTS = (
               _AT + "/up_00", "length"),
     FaultSpec("vocoder.activations.snake_no_exp",
               "log-scale SnakeBeta parameters used as they are: alpha and beta instead of exp(alpha) and exp(beta)",
-              _LAYER + "/act1/snake"),
+              _LAYER + "/act1/snake", "confined"),
     FaultSpec("vocoder.activations.snake_alpha_beta_swapped",
               "SnakeBeta reads beta as the frequency and alpha as the magnitude", _LAYER + "/act1/snake"),
     FaultSpec("vocoder.bigvgan.amp_sum", "a stage's AMP blocks summed without dividing by their number",
               _AT + "/amp_00", "affine"),
     FaultSpec("vocoder.bigvgan.tanh_final", "tanh at the end (BigVGAN v1's default) where this config clamps",
               _AT + "/wav", "elementwise"),
-    FaultSpec("vocoder.int16_32768", "int16 written as (wav * 32768).clamp(-32768, 32767)", "vocoder/int16"),
+    FaultSpec("vocoder.int16_32768", "int16 written as (wav * 32768).clamp(-32768, 32767)", "vocoder/int16", "exact"),
 )
 
 PART = Part(
