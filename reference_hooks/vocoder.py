@@ -14,7 +14,7 @@ MEL_OUT = "cfm/seg_{seg}/mel_out"
 
 def run(model, config: VocoderConfig, given: dict[str, torch.Tensor], recorder: Recorder) -> dict[str, torch.Tensor]:
     out = {}
-    prompt_frames = given["inputs/prompt_mel"].shape[-1]
+    prompt_frames = given["frontend/mel/out"].shape[-1]  # ref_mel.size(-1), ref_mel from infer_v2.py:360
     for seg in stages.segments_in(given, MEL_OUT):
         at = stages.seg_path(SEG, seg)
         vc_target = given[stages.seg_path(MEL_OUT, seg)][:, :, prompt_frames:]  # infer_v2.py:697

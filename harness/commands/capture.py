@@ -1,17 +1,17 @@
 """Run the unmodified upstream pipeline with forward hooks and write every stage to a trace.
 
-The inputs are the embedded default (the fixture recording's mel, seeded stand-ins) and the seeded
-checkpoint of the config, or real weights with --checkpoints. By default the trace also holds its noise
-floors: the reference runs once more in float64 and our reimplementation in float64 teacher-forced, each
-stage's float32 error is stored, and those float64 runs are discarded (--no-floors skips this; a compare
-then falls back to rel-L2 <= 1e-4). --dtype float64 captures the float64 run itself.
+The inputs are the speaker recording (--speaker, default the fixture) with seeded stand-ins for the parts
+still to come, and the seeded checkpoint of the config, or real weights with --checkpoints. By default the
+trace also holds its noise floors: the reference runs once more in float64 and our reimplementation in
+float64 teacher-forced, each stage's float32 error is stored, and those float64 runs are discarded
+(--no-floors skips this; a compare then falls back to rel-L2 <= 1e-4). --dtype float64 captures the float64 run itself.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from harness.commands.common import add_model_flags, config_from
+from harness.commands.common import add_model_flags, config_from, speaker_from
 from harness.paths import reports_dir
 
 
@@ -33,9 +33,12 @@ def run(args: argparse.Namespace) -> int:
     from harness.commands import models
 
     cfg = config_from(args)
+    speaker = speaker_from(args)
+    models.check_speaker(cfg, speaker)
     weights, ckpt = models.weights_for(cfg, args.seed, args.checkpoints, args.reference_src)
     out = args.output or reports_dir() / "traces" / f"reference-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}.h5"
     path = models.capture(cfg, weights, ckpt, out, seed=args.seed, reference_src=args.reference_src,
-                          detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict)
+                          detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict,
+                          speaker=speaker)
     print(f"reference trace: {path}")
     return 0

@@ -74,15 +74,15 @@ def load_upstream(reference_src: Path | None = None):
     return load(reference_src)
 
 
-def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None = None, log=progress
-                   ) -> tuple[dict, dict]:
+def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None = None, log=progress,
+                   parts: tuple[str, ...] | None = None) -> tuple[dict, dict]:
     """Every part's seeded checkpoint (generated from upstream's parameter names on first use) and its record."""
     from reference_hooks import driver
     from reference_hooks.weights import GENERATOR_VERSION
 
     load_upstream(reference_src)  # parameter names and shapes come from the upstream being compared
     out, files = {}, {}
-    for part in driver.SEEDED:
+    for part in parts or driver.SEEDED:
         path = (cache_dir() / "weights" /
                 f"{config.name}-{part}-{config.arch_digest(part)}-seed{seed}-g{GENERATOR_VERSION}.safetensors")
         if not path.exists():
@@ -92,11 +92,20 @@ def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None
     return out, {"kind": f"seeded ({seed})", "files": files, "digest": _digest(out)}
 
 
-def real_weights(checkpoints: Path) -> tuple[dict, dict]:
-    from reference_hooks.weights import load_s2mel_pth
+def real_weights(checkpoints: Path, config: PipelineConfig, seed: int, reference_src: Path | None = None
+                 ) -> tuple[dict, dict]:
+    """s2mel.pth's parts, and CAMPPlus from `campplus_cn_common.bin` in the same folder if it is there
+    (infer_v2.py:203 downloads it from funasr/campplus); otherwise CAMPPlus is seeded, and the record says so."""
+    from reference_hooks.weights import load_campplus_bin, load_s2mel_pth
 
     out = load_s2mel_pth(Path(checkpoints) / "s2mel.pth")
-    return out, {"kind": "real", "path": str(checkpoints), "digest": _digest(out)}
+    campplus = Path(checkpoints) / "campplus_cn_common.bin"
+    if campplus.is_file():
+        out["style"], style = load_campplus_bin(campplus), str(campplus)
+    else:
+        out["style"] = seeded_weights(config, seed, reference_src, parts=("style",))[0]["style"]
+        style = f"seeded ({seed}): no campplus_cn_common.bin in {checkpoints}"
+    return out, {"kind": "real", "path": str(checkpoints), "style": style, "digest": _digest(out)}
 
 
 def _digest(weights: dict[str, dict]) -> str:
@@ -105,7 +114,24 @@ def _digest(weights: dict[str, dict]) -> str:
 
 def weights_for(config: PipelineConfig, seed: int, checkpoints: Path | None, reference_src: Path | None = None
                 ) -> tuple[dict, dict]:
-    return real_weights(checkpoints) if checkpoints else seeded_weights(config, seed, reference_src)
+    if checkpoints:
+        return real_weights(checkpoints, config, seed, reference_src)
+    return seeded_weights(config, seed, reference_src)
+
+
+def check_speaker(config: PipelineConfig, speaker: Path, reference_src: Path | None = None) -> None:
+    """A speaker recording upstream cannot turn into a style vector is bad input, said in one line before
+    anything runs (reference_hooks/inputs.py says what upstream would do with it)."""
+    from reference_hooks.inputs import check
+
+    load_upstream(reference_src)
+    check(speaker, config.frontend, config.style)
+
+
+def source_for(seed: int, speaker: Path | None):
+    from reference_hooks.inputs import FIXTURE_WAV, Source
+
+    return Source(seed=seed, speaker=Path(speaker) if speaker is not None else FIXTURE_WAV)
 
 
 def _check_derived(trace: Path, strict: bool, log) -> None:
@@ -126,16 +152,15 @@ def _check_derived(trace: Path, strict: bool, log) -> None:
 
 def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, *, seed: int = 0,
             reference_src: Path | None = None, detail: str = "default", with_floors: bool = True,
-            dtype: str = "float32", strict: bool = False, log=progress) -> Path:
+            dtype: str = "float32", strict: bool = False, log=progress, speaker: Path | None = None) -> Path:
     """Capture upstream into `out`; with floors, run it again in float64 and ours in float64 teacher-forced,
     store every stage's floors in the trace, then publish it."""
     import torch
 
     from reference_hooks import driver
-    from reference_hooks.inputs import Source
 
     upstream = load_upstream(reference_src)
-    source = Source(seed=seed)
+    source = source_for(seed, speaker)
     policy = for_config(detail, config)
     torch_dtype = torch.float64 if dtype == "float64" else torch.float32
     prov = driver.provenance(config, upstream, source, torch_dtype, checkpoint, policy)
@@ -159,21 +184,27 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
 
 
 def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
-           faults: tuple[str, ...] = (), detail: str = "default", log=progress, replays: bool = True) -> DefaultRun:
-    """The embedded default: capture the reference (with floors) and replay it, reusing whatever is cached.
+           faults: tuple[str, ...] = (), detail: str = "default", log=progress, replays: bool = True,
+           speaker: Path | None = None) -> DefaultRun:
+    """The embedded default (or another --speaker recording): capture the reference (with floors) and replay
+    it, reusing whatever is cached.
 
     `replays=False` stops after the capture (all another port's comparison needs)."""
     import torch
 
     upstream = load_upstream(reference_src)
+    source = source_for(seed, speaker)
+    check_speaker(config, source.speaker, reference_src)
     weights, ckpt = weights_for(config, seed, checkpoints, reference_src)
     code = source_digest("reference_hooks", "reimpl", *TRACE_CODE)
-    ident = key(config.to_dict(), seed, ckpt["digest"], upstream.as_dict(), detail, code, torch.get_num_threads())
+    ident = key(config.to_dict(), seed, ckpt["digest"], upstream.as_dict(), detail, code, torch.get_num_threads(),
+                source.digest())
     folder = cache_dir() / "runs" / f"{config.name}-{ident}"
     reference = folder / "reference.h5"
     if not reference.exists():
         log(f"capturing upstream ({config.name}, {config.cfm.steps} steps, detail {detail}) -> {reference}")
-        capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail, log=log)
+        capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail, log=log,
+                speaker=source.speaker)
     if not replays:
         return DefaultRun(reference, None, None)
     tag = key(sorted(faults))

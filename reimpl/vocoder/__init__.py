@@ -13,7 +13,7 @@ MEL_OUT = "cfm/seg_{seg}/mel_out"
 
 def run(params, config: VocoderConfig, given: dict[str, torch.Tensor], tap) -> dict[str, torch.Tensor]:
     out = {}
-    prompt_frames = given["inputs/prompt_mel"].shape[-1]
+    prompt_frames = given["frontend/mel/out"].shape[-1]
     for seg in stages.segments_in(given, MEL_OUT):
         mel = given[stages.seg_path(MEL_OUT, seg)][:, :, prompt_frames:]
         if faults.active("vocoder.mel_btc"):
