@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from harness import diagnosis, floors, stages
+from harness import audio_metrics, diagnosis, floors, stages
 from harness import metrics as M
 from harness.align import aligned, halves
 from harness.neighbours import hint_context
@@ -73,6 +73,7 @@ class StageResult:
     problem: str = ""
     transform: str = ""
     hints: tuple[diagnosis.Hint, ...] = ()
+    audio: audio_metrics.AudioMetrics | None = None  # audio stages: the free-running candidate, as heard
 
     @property
     def label(self) -> str:
@@ -167,6 +168,8 @@ def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: 
         if problem.startswith("the candidate holds only"):
             out.append(StageResult(**base, status=MISSING, problem=problem))
             continue
+        if info.kind == stages.AUDIO:  # as heard: measured even where the lengths differ
+            base["audio"] = audio_metrics.compute(ref, ts.candidate.read(info.path), info.sample_rate)
         if problem:
             out.append(StageResult(**base, status=ERROR, problem=problem))
             continue

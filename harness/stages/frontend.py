@@ -71,7 +71,7 @@ STAGES = (
 FAULTS = (
     FaultSpec("frontend.resample.poly",
               "22050 -> 16000 with scipy's resample_poly (Kaiser FIR) instead of torchaudio's windowed-sinc Resample",
-              "frontend/wav_16k"),
+              "frontend/wav_16k", "band"),
     FaultSpec("frontend.resample.soxr",
               "the speaker's 16 kHz audio from librosa/soxr (as the emotion path loads it) instead of torchaudio's Resample",
               "frontend/wav_16k", "equals_stage"),
