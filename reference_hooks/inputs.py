@@ -1,9 +1,12 @@
 """The inputs part on the reference side: the speaker recording as the file holds it, and the seeded
 stand-ins of the parts still to come (content features of the speaker and of the text).
 
-The recording is decoded as `librosa.load` decodes it (infer_v2.py:313; librosa/core/audio.py:176: its
-own soundfile reader, float32), and kept as the file holds it: every channel, at the file's rate. Mixing
-to mono and resampling are the front end's (`reference_hooks/frontend.py`). A recording upstream cannot
+The recording is decoded as `librosa.load` decodes it (infer_v2.py:313; librosa/core/audio.py:176 and
+:201-225: `soundfile.SoundFile(path).read(frames=-1, dtype=float32)`, the same libsndfile call made here
+directly, so that checking a recording does not import librosa, which takes seconds;
+tests/test_frontend_style.py proves the glue equal to `librosa.load`), and kept as the file holds it:
+every channel, at the file's rate. Mixing to mono and resampling are the front end's
+(`reference_hooks/frontend.py`). A recording upstream cannot
 turn into a style vector is refused here, in one line, before anything runs (`check`).
 Declared in `harness/stages/inputs.py`.
 """
@@ -38,24 +41,25 @@ class Source:
 
 
 def read_recording(path: Path) -> tuple[np.ndarray, int]:
-    """[channels, samples] float32 at the file's own rate, decoded by librosa's own soundfile reader.
+    """[channels, samples] float32 at the file's own rate, as librosa's soundfile reader decodes it.
 
     A file libsndfile cannot read is refused: `librosa.load` would then warn and try audioread (ffmpeg or
     GStreamer), which the harness does not use.
     """
-    import librosa.core.audio as lca
     import soundfile
 
     if not Path(path).is_file():
         raise UserError(f"speaker recording not found: {path}")
     try:
-        y, rate = getattr(lca, "__soundfile_load")(str(path), 0.0, None, np.float32)
+        with soundfile.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            y = f.read(frames=-1, dtype=np.float32, always_2d=True).T
     except (soundfile.SoundFileError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise UserError(f"speaker recording {path}: not readable as audio by libsndfile ({reason}); "
                         "upstream's librosa.load would try audioread next, which the harness does not use: "
                         "convert it to WAV or FLAC") from None
-    return np.atleast_2d(y), int(rate)
+    return np.ascontiguousarray(y), int(rate)
 
 
 def check(path: Path, frontend, style) -> None:

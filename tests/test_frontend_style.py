@@ -108,3 +108,26 @@ def test_a_stereo_recording_at_44100_hz_passes(tmp_path):
         assert ref.info("frontend/wav").shape == (1, n22)
         assert ref.info("frontend/wav_16k").shape == (1, math.ceil(n22 * 320 / 441))
         assert ref.info("frontend/emo_wav_16k").shape == (1, math.ceil(len(wide) * 16000 / 44100))
+
+
+@pytest.mark.parametrize("kind", ["fixture", "stereo-8000"])
+def test_the_reference_glue_loads_as_librosa_load_does(tmp_path, kind):
+    """inputs' decode + the front end's load_and_cut = infer_v2.py:311-322 over `librosa.load` itself."""
+    import librosa
+    import soundfile
+    import soxr
+    import torch
+
+    from harness.configs import TINY
+    from reference_hooks import frontend, inputs
+
+    path = FIXTURE
+    if kind != "fixture":
+        speech, rate = soundfile.read(FIXTURE, dtype="float64")
+        narrow = soxr.resample(speech, rate, 8000, quality="VHQ")
+        path = _write(tmp_path / "x.wav", np.stack([narrow, np.roll(narrow, 50)], axis=1), 8000)
+    recording, native = inputs.read_recording(path)
+    for sr in (None, 16000):
+        ours, ours_sr = frontend.load_and_cut(recording, native, TINY.frontend.max_audio_seconds, sr=sr)
+        theirs, theirs_sr = librosa.load(path) if sr is None else librosa.load(path, sr=sr)
+        assert ours_sr == theirs_sr and torch.equal(ours, torch.tensor(theirs).unsqueeze(0)), (kind, sr)
