@@ -7,7 +7,9 @@ depend on how fast this machine is:
   - reimpl speed: our free-running pipeline with no trace / plain upstream (target <= 1.0)
   - peak memory of a capture at 5 and at 25 ODE steps, each in a fresh process (must not grow with steps)
   - time and peak memory of comparing a 25-step trace pair and writing the HTML report, in a fresh process
-Usage: python benchmarks/bench_capture.py [--config full] [--steps 25]
+  - the speaker front end and style encoder alone (the parts inputs, frontend, style: real size in every
+    config): hooked capture at full detail / plain upstream, same process
+Usage: python benchmarks/bench_capture.py [--config full] [--steps 25] [--frontend-only]
 """
 from __future__ import annotations
 
@@ -87,6 +89,37 @@ def timings(config: str, steps: int, repeats: int) -> dict:
             "report": report}
 
 
+def frontend_timings(repeats: int) -> dict:
+    """The front end's share: loading, resampling, the mel, the fbank and CAMPPlus, plain and hooked."""
+    import torch
+
+    from harness import stages
+    from harness.detail import Detail
+    from harness.trace import TraceWriter
+    from reference_hooks import driver
+    from reference_hooks.recorder import Recorder
+
+    cfg, weights, ckpt, upstream, source = _setup("tiny", 1)
+    parts = tuple(stages.part(name) for name in ("inputs", "frontend", "style"))
+    built = driver.build_parts(cfg, weights, torch.float32, parts=parts)
+    plain_recorder = Recorder(None, Detail("boundary"), hooking=False)
+    run = lambda recorder: driver.run_parts(built, cfg, {}, recorder, parts=parts, source=source)  # noqa: E731
+    run(plain_recorder)  # warm-up: librosa's and torchaudio's first calls
+    plain, hooked = [], []
+    with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
+        for i in range(repeats):
+            t = time.perf_counter()
+            run(plain_recorder)
+            plain.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            with TraceWriter(Path(tmp) / f"front{i}.h5", {"checkpoint": ckpt}) as writer:
+                run(Recorder(writer, Detail("full")))
+            hooked.append(time.perf_counter() - t)
+            stages_written = len(writer.paths)
+    return {"plain_s": min(plain), "hooked_s": min(hooked), "stages": stages_written,
+            "threads": torch.get_num_threads()}
+
+
 def child_report(ref: str, cand: str, out: str) -> None:
     """Run in a fresh process: compare two traces and write the HTML report; print time, memory, size."""
     from harness import html_report
@@ -137,6 +170,7 @@ def main() -> None:
     ap.add_argument("--config", default="full")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--frontend-only", action="store_true", help="only the front end's capture overhead")
     ap.add_argument("--child-peak", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child-report", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -147,6 +181,11 @@ def main() -> None:
         child_report(*args.child_report)
         return
     (ROOT / "reports").mkdir(exist_ok=True)
+    f = frontend_timings(max(args.repeats, 3))
+    print(f"front end + style, fixture 4.5 s, {f['stages']} stages, {f['threads']} threads: plain upstream "
+          f"{f['plain_s']:.2f} s, hooked capture {f['hooked_s']:.2f} s, overhead {f['hooked_s'] / f['plain_s']:.2f}x")
+    if args.frontend_only:
+        return
     t = timings(args.config, args.steps, args.repeats)
     print(f"config {args.config}, {args.steps} steps, {t['threads']} threads, trace {t['trace_mb']:.0f} MB at full detail, "
           f"{t['trace_default_mb']:.0f} MB at the default detail")

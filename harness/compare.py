@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness import coverage, diagnosis, floors, runs, shapes, stages
+from harness import audio_metrics, coverage, diagnosis, floors, runs, shapes, stages
 from harness import metrics as M
 from harness.align import aligned, halves
 from harness.judge import Judged, incompatible, judge
@@ -78,6 +78,7 @@ class StageResult:
     transform: str = ""
     hints: tuple[diagnosis.Hint, ...] = ()
     diagnosed: bool = False  # the hint families were tried on it (the first divergence and the next few failures)
+    audio: audio_metrics.AudioMetrics | None = None  # audio stages: the free-running candidate, as heard
 
     @property
     def label(self) -> str:
@@ -232,6 +233,14 @@ def _judge_side(trace: Trace, info: StageInfo, half: str, ref, rule: Rule, floor
     return j, transform, j.note
 
 
+def _heard(ref: np.ndarray, candidate: Trace, info: StageInfo) -> audio_metrics.AudioMetrics | None:
+    """An audio stage's measures as heard (level, delay, spectrum), where the candidate holds real samples."""
+    cand = candidate.read(info.path)
+    if ref.dtype.kind not in "fiu" or cand.dtype.kind not in "fiu" or cand.size == 0:
+        return None
+    return audio_metrics.compute(ref, cand, info.sample_rate)
+
+
 def _plain(ts: TraceSet, info: StageInfo, half: str, ref) -> bool:
     """Real, finite numbers on both sides (floats, or integers such as int16 audio): what the diagnosis hints
     are written for."""
@@ -264,6 +273,8 @@ def _compare_stage(ts: TraceSet, info: StageInfo, tol: Tolerances, with_floors: 
             out.append(StageResult(**base, status=MISSING, problem="absent from the candidate trace"))
             continue
         ref = ts.reference.read(info.path, index)
+        if info.kind == stages.AUDIO:  # as heard: measured even where the lengths differ
+            base["audio"] = _heard(ref, ts.candidate, info)
         prop_floor = info.propagated_floor.get(half) if with_floors else None
         local_floor = info.local_floor.get(half) if with_floors else None
         prop_rule = local_rule = rule

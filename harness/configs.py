@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from harness.errors import UserError
 from harness.stages import PARTS
 from harness.stages.cfm import CfmConfig
+from harness.stages.frontend import FrontendConfig
 from harness.stages.inputs import InputsConfig
 from harness.stages.s2mel import S2MelConfig
+from harness.stages.style import StyleConfig
 from harness.stages.vocoder import VocoderConfig
 
 
@@ -26,6 +28,8 @@ class PipelineConfig:
 
     name: str
     inputs: InputsConfig = field(default_factory=InputsConfig)
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    style: StyleConfig = field(default_factory=StyleConfig)
     s2mel: S2MelConfig = field(default_factory=S2MelConfig)
     cfm: CfmConfig = field(default_factory=CfmConfig)
     vocoder: VocoderConfig = field(default_factory=VocoderConfig)
@@ -35,8 +39,8 @@ class PipelineConfig:
         checks = [
             (self.inputs.content_channels, self.s2mel.lr_in_channels, "inputs.content_channels", "s2mel.lr_in_channels"),
             (self.s2mel.lr_channels, self.cfm.content_dim, "s2mel.lr_channels", "cfm.content_dim"),
-            (self.inputs.n_mels, self.cfm.in_channels, "inputs.n_mels", "cfm.in_channels"),
-            (self.inputs.style_dim, self.cfm.style_dim, "inputs.style_dim", "cfm.style_dim"),
+            (self.frontend.n_mels, self.cfm.in_channels, "frontend.n_mels", "cfm.in_channels"),
+            (self.style.embedding_size, self.cfm.style_dim, "style.embedding_size", "cfm.style_dim"),
             (self.cfm.wavenet_hidden, self.cfm.hidden_dim, "cfm.wavenet_hidden", "cfm.hidden_dim"),
             (self.cfm.in_channels, self.vocoder.num_mels, "cfm.in_channels", "vocoder.num_mels"),
         ]
@@ -92,6 +96,7 @@ FULL = PipelineConfig(name="full")
 
 #: The same architecture, every feature on, at a width and depth that runs in seconds on a CPU.
 #: Depth 5 keeps a middle block with no UViT skip (blocks 0-1 push, 3-4 pop), as depth 13 does.
+#: The front end and CAMPPlus (6.85 M parameters) keep their real size: upstream hard-wires them.
 TINY = PipelineConfig(
     name="tiny",
     inputs=InputsConfig(content_channels=96, target_codes=24),

@@ -87,6 +87,8 @@ def failure_detail(r: StageResult) -> str:
             text += " (no teacher-forced run: propagated error decides)"
         if r.problem and not shape:
             text += f"; {r.problem}"
+    if r.audio is not None:
+        text += f"; {r.audio.summary()}"
     if r.diagnosed:
         text += f"; {diagnosis.first_line(r.hints)}"
     return text
@@ -172,7 +174,9 @@ def _row(i: int, r: StageResult, is_first: bool, width: int, digits: int) -> tup
     cosine = f"{err.cosine:.6f}" if err and err.cosine == err.cosine else "-"
     line = (f"{i:>{digits}}  {_label(r):<{width}}  {cells[0]:>8}  {cells[1]:>8}  {cells[2]:>10}  {cells[3]:>8}  "
             f"{cells[4]:>8}  {cosine:>9}  {status}")
-    note = "; ".join(x for x in (r.problem, r.transform, diagnosis.first_line(r.hints) if r.diagnosed else "") if x)
+    audio = r.audio.summary() if r.audio is not None else ""
+    note = "; ".join(x for x in (r.problem, r.transform, audio, diagnosis.first_line(r.hints) if r.diagnosed else "")
+                     if x)
     return line, note
 
 

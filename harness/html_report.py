@@ -22,6 +22,7 @@ from harness.files import write_text
 
 MAX_HISTOGRAMS = 12
 AUDIO_SECONDS = 6.0
+MAX_PLAYED = 3  # failing audio stages given players, besides the recording
 PROVENANCE_FIELDS = ("implementation", "mode", "reference_version", "reference_kind", "torch_version", "config",
                      "config_digest", "seed", "dtype", "faults", "threads", "start_time", "end_time", "noise_check")
 
@@ -108,7 +109,7 @@ def _row(i: int, r: StageResult, first: StageResult | None) -> str:
     ident = ' id="first-divergence"' if r is first else ""
     mark = ' <span class="mark">&larr; first divergence</span>' if r is first else ""
     hint = diagnosis.first_line(r.hints) if r.diagnosed else ""
-    note = " ".join(x for x in (r.problem, r.transform, hint) if x)
+    note = " ".join(x for x in (r.problem, r.transform, r.audio.summary() if r.audio else "", hint) if x)
     err = r.propagated or r.local
 
     def num(m, attr="rel_l2"):
@@ -194,9 +195,17 @@ def _plottable(a, ndim: int | None = None) -> np.ndarray | None:
     return a if finite.all() else np.where(finite, a, np.nan)
 
 
-def _audio(ts: TraceSet) -> str:
+def _audio(ts: TraceSet, c: Comparison) -> str:
+    """Players for the first audio stage (the recording), the last (the pipeline's output) and the first
+    failing ones; every audio stage's measures in a table."""
+    heard = {r.path: r for r in c.results if r.audio is not None}
+    rows = "".join(f"<tr><td><code>{_e(r.label)}</code></td><td>{_e(r.status)}</td><td>{_e(r.audio.summary())}</td></tr>"
+                   for r in heard.values())
+    table = f'<table class="prov">{rows}</table>' if rows else ""
+    audio = [s for s in ts.reference.stages() if s.kind == stages.AUDIO and s.sample_rate]
+    failing = [s for s in audio if s.path in heard and heard[s.path].status != "pass"][:MAX_PLAYED]
     players = []
-    for info in [s for s in ts.reference.stages() if s.kind == stages.AUDIO and s.sample_rate]:
+    for info in list({s.path: s for s in audio[:1] + audio[-1:] + failing}.values()):
         path, rate = info.path, info.sample_rate
         cells = []
         for role, trace in (("reference", ts.reference), ("candidate", ts.candidate)):
@@ -205,7 +214,7 @@ def _audio(ts: TraceSet) -> str:
                 cells.append(f'<div>{role}<br><audio controls preload="none" '
                              f'src="{_wav_uri(np.nan_to_num(samples[0]), rate)}"></audio></div>')
         players.append(f"<h3 class='small'>{_e(path)}</h3><div class='plots'>{''.join(cells)}</div>")
-    return "".join(players)
+    return table + "".join(players)
 
 
 def _rule_text(c: Comparison) -> str:
@@ -230,7 +239,7 @@ def build(c: Comparison, ts: TraceSet, command: str) -> str:
     detail += "".join(f"<p><b>Advice:</b> {_e(a)}</p>" for a in c.advice)
     warnings = "".join(f'<p class="warn">warning: {_e(w)}</p>' for w in c.warnings)
     counts = {s: sum(r.status == s for r in c.results) for s in ("pass", "fail", "propagated", "error", "missing")}
-    audio = _audio(ts)
+    audio = _audio(ts, c)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>indextts-parity: {_e(verdict[:80])}</title><style>{STYLE}</style></head><body>

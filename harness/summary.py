@@ -7,16 +7,19 @@ Schema `indextts-parity-comparison`, version 2 (docs/results-schema.json is the 
   detected_precision (a reduced precision the candidate looks like, or ""), coverage {selected, compared,
   promised, provided, notes}, incomplete [roles of interrupted traces], stages [{path, half, label, layout, status, derived,
   problem, transform, diagnosed, local, local_floor, local_allowed, propagated, propagated_floor, propagated_allowed,
-  hints [{kind, message, residual, explained}]}]
+  hints [{kind, message, residual, explained}], audio}]
 where each metrics object holds n, ref_mean, ref_std, cand_mean, cand_std, max_abs, max_abs_index,
 mean_abs, rmse, rel_l2, cosine, snr_db, ref_nonfinite, cand_nonfinite, and each floor {rmse, rel_l2}.
-Non-finite numbers are the strings "inf", "-inf", "nan".
+Non-finite numbers are the strings "inf", "-inf", "nan". `audio` is null but for audio stages, where it
+holds harness/audio_metrics.py's measures (sample_rate, ref_samples, cand_samples, delay, snr_db, gain,
+snr_aligned_db, gain_aligned, log_mel_distance); summaries written before it existed lack it.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from harness.audio_metrics import AudioMetrics
 from harness.compare import Comparison, StageResult
 from harness.console import verdict_line
 from harness.diagnosis import Hint
@@ -67,6 +70,7 @@ def _stage(r: StageResult) -> dict:
         v = getattr(r, key)
         out[key] = None if v is None else json_number(v)
     out["hints"] = [h.to_json() for h in r.hints]
+    out["audio"] = r.audio.to_json() if r.audio is not None else None
     return out
 
 
@@ -83,6 +87,7 @@ def from_json(data: dict) -> Comparison:
         for key in ("local_allowed", "propagated_allowed"):
             fields[key] = None if s[key] is None else float(s[key])
         fields["hints"] = tuple(Hint(**h) for h in s["hints"])
+        fields["audio"] = AudioMetrics.from_json(s["audio"]) if s.get("audio") else None
         results.append(StageResult(**fields))
     return Comparison(traces=data["traces"], provenance=data["provenance"], selection=data["selection"],
                       tolerances=Tolerances.from_json(data["tolerances"]), results=tuple(results),

@@ -27,7 +27,8 @@ def save(weights: dict[str, np.ndarray], path: Path) -> None:
     from safetensors.numpy import save_file
 
     with atomic(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp))
+        # np.require keeps 0-d tensors 0-d (ascontiguousarray would make them [1]): BN step counters are 0-d
+        save_file({k: np.require(v, requirements="C") for k, v in weights.items()}, str(tmp))
 
 
 #: which part owns each module of upstream's s2mel checkpoint (`state['net'][module]`)

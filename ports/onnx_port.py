@@ -127,7 +127,7 @@ def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
     session = lambda name: ort.InferenceSession(str(onnx_dir / f"{name}.onnx"), opts,  # noqa: E731
                                                 providers=["CPUExecutionProvider"])
     lr = session("s2mel_ref")
-    prompt_mel = given["inputs/prompt_mel"]
+    prompt_mel = given["frontend/mel/out"]
     tp = prompt_mel.shape[-1]
     target_content = given[TARGET_IN]
     tt = cfg.s2mel.target_frames(target_content.shape[1])
@@ -155,7 +155,7 @@ def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
         mel = port._s2mel_inference(
             mel_codes=np.zeros((1, target_content.shape[1]), dtype=np.int64),
             latent=np.zeros((1, target_content.shape[1], 1280), dtype=np.float32),
-            prompt_condition=prompt_cond, ref_mel=prompt_mel, style=given["inputs/style"],
+            prompt_condition=prompt_cond, ref_mel=prompt_mel, style=given["style/style"],
             n_steps=cfg.cfm.steps, cfg_rate=cfg.cfm.cfg_rate,
         )
     finally:

@@ -160,7 +160,7 @@ def run(model: torch.nn.Module, config: CfmConfig, given: dict[str, torch.Tensor
         ) -> dict[str, torch.Tensor]:
     """Every segment's CFM, in order; the noise is drawn by upstream unless the run is given it."""
     out = {}
-    prompt_mel, style = given["inputs/prompt_mel"], given["inputs/style"]
+    prompt_mel, style = given["frontend/mel/out"], given["style/style"]  # ref_mel (:360) and style (:366)
     with torch.inference_mode():
         for seg in stages.segments_in(given, TARGET_OUT):
             at = stages.seg_path(SEG, seg)

@@ -19,24 +19,29 @@ from harness.configs import PipelineConfig
 from harness.detail import Detail
 from harness.pipeline import chain
 from harness.trace import Trace, TraceWriter
-from reference_hooks import cfm, inputs, s2mel, vocoder
+from reference_hooks import cfm, frontend, inputs, s2mel, style, vocoder
 from reference_hooks.recorder import Recorder
 from reference_hooks.upstream import UpstreamSource
 from reference_hooks.weights import seeded_from
 
-RUNNERS = {"inputs": inputs.run, "s2mel": s2mel.run, "cfm": cfm.run, "vocoder": vocoder.run}
-BUILDERS = {"s2mel": s2mel.build, "cfm": cfm.build, "vocoder": vocoder.build}
+RUNNERS = {"inputs": inputs.run, "frontend": frontend.run, "style": style.run, "s2mel": s2mel.run, "cfm": cfm.run,
+           "vocoder": vocoder.run}
+BUILDERS = {"style": style.build, "s2mel": s2mel.build, "cfm": cfm.build, "vocoder": vocoder.build}
 #: per part with weights: its upstream module (random init), the prefix of its names, buffers kept as computed,
 #: and optionally the part's own adjustment of the drawn values (weights, part config) -> weights
-SEEDED = {"s2mel": (s2mel.unbuilt_module, s2mel.PREFIX, ()),
+SEEDED = {"style": (style.unbuilt_module, style.PREFIX, ()),
+          "s2mel": (s2mel.unbuilt_module, s2mel.PREFIX, ()),
           "cfm": (cfm.unbuilt_module, "cfm", ("freqs", "input_pos")),
           "vocoder": (vocoder.unbuilt_module, vocoder.PREFIX, (".filter",), vocoder.seeded_levels)}
+#: parts whose seeded values follow their own rule (CAMPPlus: valid batch-norm running statistics)
+GENERATORS = {"style": style.generate}
 
 
 def seeded_weights(config: PipelineConfig, part: str, seed: int) -> dict[str, np.ndarray]:
     """A part's seeded checkpoint: upstream's parameter names and shapes, our generator's values."""
     make, prefix, keep, *adjust = SEEDED[part]
-    weights = seeded_from(make(config.part(part)), prefix, seed, keep)
+    kw = {"generator": GENERATORS[part]} if part in GENERATORS else {}
+    weights = seeded_from(make(config.part(part)), prefix, seed, keep, **kw)
     return adjust[0](weights, config.part(part)) if adjust else weights
 
 
@@ -84,6 +89,8 @@ def capture(config: PipelineConfig, weights: dict, source: inputs.Source, out: P
     """Run the reference once with every hook and write its trace; returns the trace (its temporary name
     when `publish` is False, for a caller that adds noise floors first). `models`: already built parts."""
     detail = detail or Detail("full")
+    if not given:
+        inputs.check(source.speaker, config.frontend, config.style)
     models = models if models is not None else build_parts(config, weights, dtype)
     torch.manual_seed(source.seed)  # upstream draws its noise from the global generator, as a seeded user run
     writer = TraceWriter(out, prov)

@@ -1,9 +1,13 @@
-"""The inputs part on the reference side: the speaker recording, its mel by upstream's own mel function,
-and the seeded stand-ins of the parts still to come (content features, style vector).
+"""The inputs part on the reference side: the speaker recording as the file holds it, and the seeded
+stand-ins of the parts still to come (content features of the speaker and of the text).
 
-Mirrors indextts2-inference 2.1.1 `infer_v2.py:242-252` (mel_fn: upstream `mel_spectrogram` with
-config.yaml's `s2mel.preprocess_params`, center False) and `infer_v2.py:360` (`ref_mel = mel_fn(audio_22k)`).
-The recording is read at the mel rate; it is not resampled yet (the front end is still to come).
+The recording is decoded as `librosa.load` decodes it (infer_v2.py:313; librosa/core/audio.py:176 and
+:201-225: `soundfile.SoundFile(path).read(frames=-1, dtype=float32)`, the same libsndfile call made here
+directly, so that checking a recording does not import librosa, which takes seconds;
+tests/test_frontend_style.py proves the glue equal to `librosa.load`), and kept as the file holds it:
+every channel, at the file's rate. Mixing to mono and resampling are the front end's
+(`reference_hooks/frontend.py`). A recording upstream cannot
+turn into a style vector is refused here, in one line, before anything runs (`check`).
 Declared in `harness/stages/inputs.py`.
 """
 from __future__ import annotations
@@ -18,7 +22,6 @@ import torch
 from harness.errors import UserError
 from harness.stages.inputs import InputsConfig
 from reference_hooks.recorder import Recorder
-from reference_hooks.upstream import import_module
 
 FIXTURE_WAV = Path(__file__).resolve().parent.parent / "fixtures" / "speaker.wav"
 
@@ -37,52 +40,64 @@ class Source:
         return h.hexdigest()[:16]
 
 
-def read_wav(path: Path, sr: int) -> np.ndarray:
-    """A mono 16-bit PCM file at the mel sample rate, scaled to [-1, 1)."""
-    from scipy.io import wavfile
+def read_recording(path: Path) -> tuple[np.ndarray, int]:
+    """[channels, samples] float32 at the file's own rate, as librosa's soundfile reader decodes it.
 
-    if not path.exists():
+    A file libsndfile cannot read is refused: `librosa.load` would then warn and try audioread (ffmpeg or
+    GStreamer), which the harness does not use.
+    """
+    import soundfile
+
+    if not Path(path).is_file():
         raise UserError(f"speaker recording not found: {path}")
     try:
-        rate, data = wavfile.read(path)
-    except ValueError as exc:
-        raise UserError(f"{path}: not a readable WAV file ({exc})") from None
-    if rate != sr:
-        raise UserError(f"{path}: sample rate {rate} Hz, the mel function wants {sr} Hz (resample it first)")
-    if data.ndim > 1:
-        data = data.mean(axis=1)
-    scale = 32768.0 if data.dtype == np.int16 else 1.0
-    return (data.astype(np.float32) / scale)[None, :]
+        with soundfile.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            y = f.read(frames=-1, dtype=np.float32, always_2d=True).T
+    except (soundfile.SoundFileError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise UserError(f"speaker recording {path}: not readable as audio by libsndfile ({reason}); "
+                        "upstream's librosa.load would try audioread next, which the harness does not use: "
+                        "convert it to WAV or FLAC") from None
+    return np.ascontiguousarray(y), int(rate)
 
 
-def upstream_mel(wav: torch.Tensor, config: InputsConfig) -> torch.Tensor:
-    """infer_v2's `mel_fn` (infer_v2.py:242-252): upstream's `mel_spectrogram` with the config's STFT settings."""
-    audio = import_module("s2mel.modules.audio")
-    return audio.mel_spectrogram(wav, n_fft=config.n_fft, num_mels=config.n_mels, sampling_rate=config.sr,
-                                 hop_size=config.hop_length, win_size=config.win_length, fmin=config.fmin,
-                                 fmax=config.fmax, center=False)
+def check(path: Path, frontend, style) -> None:
+    """Refuse, in one line, a recording upstream cannot make a style vector of (and say what upstream does)."""
+    y, rate = read_recording(path)
+    if y.shape[1] == 0:
+        raise UserError(f"speaker recording {path}: no audio samples (upstream fails in torchaudio's Resample)")
+    if not np.isfinite(y).all():
+        raise UserError(f"speaker recording {path}: {int((~np.isfinite(y)).sum())} non-finite sample(s); upstream's "
+                        "librosa.load refuses it (ParameterError: Audio buffer is not finite everywhere)")
+    n16 = frontend.samples_16k(y.shape[1], rate)
+    if n16 < style.min_samples():
+        ms = 1000.0 * y.shape[1] / rate
+        raise UserError(f"speaker recording {path}: too short ({y.shape[1]} samples at {rate} Hz, {ms:.1f} ms, "
+                        f"{n16} at 16 kHz); the style encoder needs at least {style.min_samples()} samples at 16 kHz "
+                        f"({1000 * style.min_samples() / 16000:.0f} ms): with fewer, upstream's Kaldi fbank fails "
+                        "(under one 25 ms frame) or CAMPPlus returns a NaN style without an error")
 
 
 def run(source: Source, config: InputsConfig, given: dict, recorder: Recorder) -> dict[str, torch.Tensor]:
-    """The recording and its mel, then the seeded stand-ins (drawn in a fixed order from the seed).
+    """The recording and its rate, then the seeded stand-ins (drawn in a fixed order from the seed).
 
     Given recorded inputs (a float64 run for noise floors replays the float32 run's), they are passed on.
     """
     if given:
         return {path: recorder(path, value) for path, value in given.items()}
-    wav = torch.from_numpy(read_wav(source.speaker, config.sr))
-    out = {"inputs/speaker_wav": recorder("inputs/speaker_wav", wav, sample_rate=config.sr,
-                                          note="read at the mel rate; not resampled (the front end is to come)")}
-    mel = upstream_mel(wav, config).float()
-    out["inputs/prompt_mel"] = recorder("inputs/prompt_mel", mel)
-    # semantic features run at 50 Hz, mel frames at 22050/256 Hz: about 1.72 frames per content frame
-    n_prompt = max(1, int(mel.shape[-1] / 1.72))
+    y, rate = read_recording(source.speaker)
+    out = {"inputs/speaker_wav": recorder("inputs/speaker_wav", torch.from_numpy(y), sample_rate=rate,
+                                          note=f"decoded from {source.speaker.name}, {y.shape[0]} channel(s)"),
+           "inputs/speaker_rate": recorder("inputs/speaker_rate", torch.tensor([rate], dtype=torch.int64))}
+    # the speaker content stand-in: as many frames as semantic features of this much speech (at most 15 s)
+    seconds = min(y.shape[1] / rate, 15.0)
+    n_prompt = max(1, int(seconds * config.content_rate))
     g = np.random.default_rng(source.seed)
     stand_ins = {"inputs/prompt_content": g.standard_normal((1, n_prompt, config.content_channels))}
-    targets = [g.standard_normal((1, config.target_codes, config.content_channels)) for _ in range(source.segments)]
-    stand_ins["inputs/style"] = g.standard_normal((1, config.style_dim))
-    for seg, content in enumerate(targets):
-        stand_ins[f"inputs/seg_{seg:02d}/target_content"] = content
+    for seg in range(source.segments):
+        stand_ins[f"inputs/seg_{seg:02d}/target_content"] = g.standard_normal((1, config.target_codes,
+                                                                               config.content_channels))
     for path, value in stand_ins.items():
         out[path] = recorder(path, torch.from_numpy(value.astype(np.float32)), note="seeded stand-in")
     return out

@@ -151,7 +151,7 @@ def join(wavs: list[torch.Tensor], config: VocoderConfig) -> torch.Tensor:
 
 def run(model, config: VocoderConfig, given: dict[str, torch.Tensor], recorder: Recorder) -> dict[str, torch.Tensor]:
     out = {}
-    ref_frames = given["inputs/prompt_mel"].size(-1)
+    ref_frames = given["frontend/mel/out"].size(-1)  # ref_mel.size(-1), ref_mel from infer_v2.py:360
     dtype = next(model.parameters()).dtype
     pos = Position()
     wavs = []

@@ -66,12 +66,14 @@ def generate(shapes: dict[str, tuple[int, ...]], seed: int, keep: dict[str, np.n
     return out
 
 
-def seeded_from(module: torch.nn.Module, prefix: str, seed: int, keep_suffixes: tuple[str, ...] = ()) -> dict:
-    """Seeded weights named as upstream names them (`prefix.` + the module's own names)."""
+def seeded_from(module: torch.nn.Module, prefix: str, seed: int, keep_suffixes: tuple[str, ...] = (),
+                generator=generate) -> dict:
+    """Seeded weights named as upstream names them (`prefix.` + the module's own names); `generator` is
+    `generate` unless a part needs its own rule (CAMPPlus's batch-norm statistics)."""
     state = module.state_dict()
     shapes = {f"{prefix}.{k}": tuple(v.shape) for k, v in state.items()}
     keep = {f"{prefix}.{k}": v.numpy() for k, v in state.items() if k.endswith(keep_suffixes)} if keep_suffixes else {}
-    return generate(shapes, seed, keep)
+    return generator(shapes, seed, keep)
 
 
 def load_into(module: torch.nn.Module, weights: dict[str, np.ndarray], prefix: str, dtype: torch.dtype) -> None:
@@ -121,3 +123,16 @@ def load_s2mel_pth(path: Path) -> dict[str, dict[str, np.ndarray]]:
     if not parts["cfm"]:
         raise UserError(f"{path}: no 'net' parameters of the CFM in this checkpoint")
     return parts
+
+
+def load_campplus_bin(path: Path) -> dict[str, np.ndarray]:
+    """funasr's campplus_cn_common.bin (a plain state dict, infer_v2.py:205) as the style part's weights,
+    named `campplus.*`; loaded with `weights_only=True`."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an unpickling error names what the file would have run
+        raise UserError(f"{path}: cannot be loaded safely by torch (weights_only=True): {str(exc).splitlines()[0][:200]}"
+                        ) from None
+    if not isinstance(state, dict) or not state:
+        raise UserError(f"{path}: not a CAMPPlus state dict")
+    return {f"campplus.{k}": v.detach().numpy() for k, v in state.items() if isinstance(v, torch.Tensor)}

@@ -30,7 +30,7 @@ def assert_one_line_exit_2(proc: subprocess.CompletedProcess, *needles: str) -> 
 def small_trace(tmp_path) -> Path:
     out = tmp_path / "ref.h5"
     with TraceWriter(out, {"config": "tiny"}) as w:
-        w.write("inputs/prompt_mel", np.ones((1, 80, 8), np.float32))
+        w.write("frontend/mel/out", np.ones((1, 80, 8), np.float32))
     return out
 
 
@@ -75,4 +75,4 @@ def test_bad_input_keeps_earlier_report(tmp_path, small_trace):
 
 def test_stages_lists_a_trace(small_trace):
     proc = harness("stages", str(small_trace))
-    assert proc.returncode == 0 and "inputs/prompt_mel" in proc.stdout
+    assert proc.returncode == 0 and "frontend/mel/out" in proc.stdout

@@ -152,7 +152,7 @@ def test_export_inputs_for_a_port(tmp_path, tiny_short_run):
         assert st["cfm.t_fed"].tolist() == [float(ref.read(f"cfm/seg_00/step_{k:02d}/dit/in/t")[0]) for k in range(3)]
         assert st["cfm.dt"].tolist() == [float(np.float32(t_span[k + 1]) - np.float32(t_span[k])) for k in range(3)]
     assert meta["tensors"]["cfm.seg_00.noise"]["layout"] == "B C T"
-    assert meta["tensors"]["inputs.prompt_mel"]["parts"] == ["s2mel", "cfm", "vocoder"]
+    assert meta["tensors"]["frontend.mel.out"]["parts"] == ["s2mel", "cfm", "vocoder"]
     assert meta["config"]["cfm"]["steps"] == 3
     assert all(v.dtype == np.float32 for v in st.values())
 

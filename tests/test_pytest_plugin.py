@@ -23,8 +23,9 @@ def test_example_parity_test_passes_then_fails(pytester, tiny_short_run, tiny_sh
     ok = tiny_short_run
     pytester.makepyfile(test_port=EXAMPLE.format(ref=str(ok.reference), cand=str(ok.free), forced=str(ok.forced)))
     result = pytester.runpytest_subprocess("-q")
-    # inputs, LR prompt, LR target, CFM set-up, 3 ODE steps, final mel, vocoder segment, vocoder output
-    result.assert_outcomes(passed=10)
+    # inputs, front end, style, LR prompt, LR target, CFM set-up, 3 ODE steps, final mel, vocoder segment,
+    # vocoder output
+    result.assert_outcomes(passed=12)
     bad = tiny_short_fault_run
     pytester.makepyfile(test_port=EXAMPLE.format(ref=str(bad.reference), cand=str(bad.free), forced=str(bad.forced)))
     result = pytester.runpytest_subprocess("-q")
@@ -37,7 +38,7 @@ def test_command_line_items(pytester, tiny_short_run, tiny_short_fault_run):
     ok = tiny_short_run
     result = pytester.runpytest_subprocess("-q", "--parity-ref", str(ok.reference), "--parity-cand", str(ok.free),
                                            "--parity-forced", str(ok.forced), "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=10)
+    result.assert_outcomes(passed=12)
     bad = tiny_short_fault_run
     result = pytester.runpytest_subprocess("-q", "--parity-ref", str(bad.reference), "--parity-cand", str(bad.free),
                                            "--parity-forced", str(bad.forced), "--parity-stage", "dit")

@@ -5,10 +5,15 @@ Both sides run their parts through the same entry points the capture and the rep
 (`harness.pipeline.chain`). Upstream runs under the project's own hooks with an in-memory writer; ours
 runs with a tap that keeps every stage. Both sides must name the same stages in the same order, and agree
 bit for bit: same torch, same CPU, same operations in the same order (weight norm by torch's own op, the
-RoPE table by torch.polar, the float32 islands of RMSNorm, RoPE and the time sinusoid). Two text segments,
-so the vocoder's join (200 ms of zeros between segment waves) runs too.
+RoPE table by torch.polar, the float32 islands of RMSNorm, RoPE and the time sinusoid; in the front end the
+resampler's float32 phase term, librosa's doubly rounded float32 mel basis, the float32 Kaldi mel banks).
+The speaker recording is the fixture's (22050 Hz, mono) and the same made stereo at 32 kHz, which sends the
+load through channel mixing and libsoxr).
+Two text segments, so the vocoder's join (200 ms of zeros between segment waves) runs too.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +23,8 @@ from harness.configs import TINY
 from harness.detail import Detail
 
 CFG = TINY.with_(steps=3)
-PROMPT_FRAMES, CODES = 30, (17, 9)  # target codes per text segment
+CODES = (17, 9)  # target codes per text segment
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "speaker.wav"
 
 
 def _weights() -> dict:
@@ -27,22 +33,35 @@ def _weights() -> dict:
     return {part: driver.seeded_weights(CFG, part, seed=3) for part in driver.SEEDED}
 
 
-def _given(dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def _recording(kind: str) -> tuple[np.ndarray, int]:
+    """1.2 s of the fixture as the file holds it (mono, 22050 Hz), or made stereo and declared 32 kHz, so
+    that loading mixes the channels and resamples with libsoxr as it does for such a file."""
+    import soundfile
+
+    y, rate = soundfile.read(FIXTURE, dtype="float32", always_2d=True)
+    clip = np.ascontiguousarray(y[20000 : 20000 + int(1.2 * rate), 0])
+    if kind == "mono-22050":
+        return clip[None], rate
+    return np.stack([clip, 0.5 * np.roll(clip, 300)]), 32000
+
+
+def _given(kind: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    y, rate = _recording(kind)
     g = torch.Generator().manual_seed(1)
     c = CFG.inputs.content_channels
+    frames = CFG.frontend.loaded_samples(y.shape[1], rate) // CFG.frontend.hop_length
     x = {
-        "inputs/prompt_mel": torch.randn(1, CFG.cfm.in_channels, PROMPT_FRAMES, generator=g),
-        "inputs/prompt_content": torch.randn(1, 12, c, generator=g),
-        "inputs/style": torch.randn(1, CFG.inputs.style_dim, generator=g),
+        "inputs/speaker_wav": torch.from_numpy(y),
+        "inputs/prompt_content": torch.randn(1, 40, c, generator=g),
     }
     for seg, codes in enumerate(CODES):
-        total = PROMPT_FRAMES + CFG.s2mel.target_frames(codes)
+        total = frames + CFG.s2mel.target_frames(codes)
         x[f"inputs/seg_{seg:02d}/target_content"] = torch.randn(1, codes, c, generator=g)
         x[f"cfm/seg_{seg:02d}/noise"] = torch.randn(1, CFG.cfm.in_channels, total, generator=g)
-    return {k: v.to(dtype) for k, v in x.items()}
+    return {**{k: v.to(dtype) for k, v in x.items()}, "inputs/speaker_rate": torch.tensor([rate])}
 
 
-def _upstream(weights: dict, dtype: torch.dtype) -> list[tuple[str, np.ndarray]]:
+def _upstream(weights: dict, given: dict, dtype: torch.dtype) -> list[tuple[str, np.ndarray]]:
     from reference_hooks import driver
     from reference_hooks.recorder import MemoryWriter, Recorder
     from reference_hooks.upstream import load_upstream
@@ -50,28 +69,31 @@ def _upstream(weights: dict, dtype: torch.dtype) -> list[tuple[str, np.ndarray]]
     load_upstream()
     writer = MemoryWriter()
     recorder = Recorder(writer, Detail("full"))
-    driver.run_parts(driver.build_parts(CFG, weights, dtype), CFG, _given(dtype), recorder)
+    driver.run_parts(driver.build_parts(CFG, weights, dtype), CFG, dict(given), recorder)
     assert recorder.checks and all(v.startswith("ok") for v in recorder.checks.values()), recorder.checks
     return writer.items
 
 
-def _ours(weights: dict, dtype: torch.dtype) -> list[tuple[str, np.ndarray]]:
+def _ours(weights: dict, given: dict, dtype: torch.dtype) -> list[tuple[str, np.ndarray]]:
     from reimpl import driver
     from reimpl.tap import MemoryTap
 
     tap = MemoryTap()
-    driver.run_parts(driver.load_part_params(weights, dtype), CFG, _given(dtype), tap)
+    driver.run_parts(driver.load_part_params(weights, dtype), CFG, dict(given), tap)
     return tap.items
 
 
+@pytest.mark.parametrize("kind", ["mono-22050", "stereo-32000"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-def test_every_stage_is_bit_identical_to_upstream(dtype):
+def test_every_stage_is_bit_identical_to_upstream(dtype, kind):
     weights = _weights()
-    upstream, ours = _upstream(weights, dtype), _ours(weights, dtype)
+    given = _given(kind, dtype)
+    upstream, ours = _upstream(weights, given, dtype), _ours(weights, given, dtype)
 
     assert [p for p, _ in ours] == [p for p, _ in upstream]
     paths = [p for p, _ in ours]
-    assert len(ours) > 150 and any(p.endswith("/final_layer/modulated") for p in paths)
+    assert len(ours) > 240 and "frontend/mel/filtered" in paths and "style/campplus/block_02/layer_15" in paths
+    assert any(p.endswith("/final_layer/modulated") for p in paths)
     # the vocoder of both segments, down to the internals of its first and last AMP block, then the join
     for seg in ("seg_00", "seg_01"):
         assert {f"vocoder/{seg}/resblock_00/layer_2/act2/snake", f"vocoder/{seg}/resblock_17/layer_0/conv1",

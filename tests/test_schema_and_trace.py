@@ -49,16 +49,16 @@ def test_unknown_selection_is_user_error(bad):
 def test_writer_roundtrip_and_atomic_name(tmp_path):
     out = tmp_path / "t.h5"
     with TraceWriter(out, {"config": "x"}) as w:
-        w.write("inputs/prompt_mel", np.ones((1, 80, 5), np.float32))
+        w.write("frontend/mel/out", np.ones((1, 80, 5), np.float32))
         w.write(VELOCITY, np.zeros((2, 80, 5), np.float32))
         assert not out.exists() and w.tmp.exists() and w.tmp.name.endswith(".partial")
     assert out.exists() and not list(tmp_path.glob("*.partial"))
     with Trace(out) as t:
         assert t.complete and t.provenance["config"] == "x"
-        assert [s.path for s in t.stages()] == ["inputs/prompt_mel", VELOCITY]
+        assert [s.path for s in t.stages()] == ["frontend/mel/out", VELOCITY]
         v = t.info(VELOCITY)
         assert (v.layout, v.cfg, v.shape, v.detail) == ("B C T", "both", (2, 80, 5), "boundary")
-        assert t.read("inputs/prompt_mel", (0, 0, slice(0, 2))).tolist() == [1.0, 1.0]
+        assert t.read("frontend/mel/out", (0, 0, slice(0, 2))).tolist() == [1.0, 1.0]
 
 
 def test_unknown_stage_cannot_be_written(tmp_path):
@@ -71,13 +71,13 @@ def test_interrupted_capture_leaves_readable_partial(tmp_path):
     out = tmp_path / "t.h5"
     with pytest.raises(RuntimeError):
         with TraceWriter(out, {}) as w:
-            w.write("inputs/prompt_mel", np.ones((1, 80, 5), np.float32))
+            w.write("frontend/mel/out", np.ones((1, 80, 5), np.float32))
             raise RuntimeError("killed")
     assert not out.exists()
     (partial,) = tmp_path.glob("t.h5.*.partial")
     with Trace(partial) as t:
         assert not t.complete and "killed" in t.provenance["interrupted"]
-        assert [s.path for s in t.stages()] == ["inputs/prompt_mel"]
+        assert [s.path for s in t.stages()] == ["frontend/mel/out"]
 
 
 def test_bad_files_are_user_errors(tmp_path):
@@ -89,9 +89,9 @@ def test_bad_files_are_user_errors(tmp_path):
         Trace(junk)
     out = tmp_path / "ok.h5"
     with TraceWriter(out, {}) as w:
-        w.write("inputs/prompt_mel", np.ones((1, 80, 4000), np.float32))
+        w.write("frontend/mel/out", np.ones((1, 80, 4000), np.float32))
     cut = tmp_path / "cut.h5"
     cut.write_bytes(out.read_bytes()[: out.stat().st_size // 2])
     with pytest.raises(UserError):
         with Trace(cut) as t:
-            t.read("inputs/prompt_mel")
+            t.read("frontend/mel/out")

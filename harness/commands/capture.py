@@ -1,10 +1,10 @@
 """Run the unmodified upstream pipeline with forward hooks and write every stage to a trace.
 
-The inputs are the embedded default (the fixture recording's mel, seeded stand-ins) and the seeded
-checkpoint of the config, or real weights with --checkpoints. By default the trace also holds its noise
-floors: the reference runs once more in float64 and our reimplementation in float64 teacher-forced, each
-stage's float32 error is stored, and those float64 runs are discarded (--no-floors skips this; a compare
-then falls back to rel-L2 <= 1e-4). --dtype float64 captures the float64 run itself.
+The inputs are the speaker recording (--speaker, default the fixture) with seeded stand-ins for the parts
+still to come, and the seeded checkpoint of the config, or real weights with --checkpoints. By default the
+trace also holds its noise floors: the reference runs once more in float64 and our reimplementation in
+float64 teacher-forced, each stage's float32 error is stored, and those float64 runs are discarded
+(--no-floors skips this; a compare then falls back to rel-L2 <= 1e-4). --dtype float64 captures the float64 run itself.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from harness.commands.common import PORTER_PATH, add_model_flags, config_from
+from harness.commands.common import PORTER_PATH, add_model_flags, config_from, speaker_from
 from harness.errors import UserError
 from harness.paths import reports_dir
 
@@ -58,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
     out = args.output or default_output(args, cfg)
     checkpoint = args.checkpoints / "s2mel.pth" if args.checkpoints else None
     refuse_overlap({"--output": out}, {"--checkpoints": checkpoint})  # before the run, not after it
+    speaker = speaker_from(args)
+    models.check_speaker(cfg, speaker)
     weights, ckpt = models.weights_for(cfg, args.seed, args.checkpoints, args.reference_src)
     path = models.capture(cfg, weights, ckpt, out, seed=args.seed, reference_src=args.reference_src,
                           detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict,
-                          precisions=tuple(args.precision_floors))
+                          precisions=tuple(args.precision_floors), speaker=speaker)
     print(f"reference trace: {path}")
     return 0

@@ -9,6 +9,8 @@ from harness.detail import LEVELS
 from harness.errors import UserError
 from harness.limits import MAX_SEED, MAX_STEPS
 
+#: the embedded default's speaker recording (fixtures/make_speaker.sh made it)
+FIXTURE_SPEAKER = Path(__file__).resolve().parents[2] / "fixtures" / "speaker.wav"
 #: the porter's path, shown under every command a porter meets
 PORTER_PATH = """a porter's path (docs/example.map.toml is a complete, commented map):
   harness capture -o ref.h5                        upstream, hooked, with its noise floors
@@ -23,6 +25,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and inputs")
     g.add_argument("--config", default="tiny", help=f"embedded configuration: {', '.join(CONFIGS)} (default tiny)")
     g.add_argument("--seed", type=int, default=0, help="seed of the checkpoint, stand-ins and noise (default 0)")
+    g.add_argument("--speaker", type=Path, default=FIXTURE_SPEAKER, metavar="WAV",
+                   help="the speaker recording (any rate and channel count libsndfile reads; default "
+                        "fixtures/speaker.wav)")
     g.add_argument("--steps", type=int, default=None, help="ODE steps (default: the config's, 25)")
     g.add_argument("--detail", default="default", choices=LEVELS,
                    help="internals to capture: boundary stages only, default (internals of the first and last "
@@ -31,6 +36,14 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="a folder with real IndexTTS2 checkpoints (s2mel.pth); use with --config full")
     g.add_argument("--reference-src", type=Path, default=None,
                    help="a clone of the official index-tts repository to use instead of the installed package")
+
+
+def speaker_from(args: argparse.Namespace) -> Path:
+    """The --speaker file, checked to exist (its content is checked when it is loaded)."""
+    path = Path(args.speaker).expanduser()
+    if not path.is_file():
+        raise UserError(f"--speaker {args.speaker}: no such file")
+    return path.resolve()
 
 
 def config_from(args: argparse.Namespace) -> PipelineConfig:

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from harness import junit, stages, summary, tolerance
-from harness.commands.common import PORTER_PATH, add_model_flags, config_from
+from harness.commands.common import FIXTURE_SPEAKER, PORTER_PATH, add_model_flags, config_from, speaker_from
 from harness.compare import compare_traces, open_traces
 from harness.console import render
 from harness.errors import UserError
@@ -73,7 +73,9 @@ def reproduce(args: argparse.Namespace) -> str:
         words += ["--config", args.config, "--seed", str(args.seed), "--detail", args.detail]
         if args.steps is not None:
             words += ["--steps", str(args.steps)]
-        for flag, value in (("--checkpoints", args.checkpoints), ("--reference-src", args.reference_src)):
+        speaker = None if Path(args.speaker).resolve() == FIXTURE_SPEAKER else args.speaker
+        for flag, value in (("--checkpoints", args.checkpoints), ("--reference-src", args.reference_src),
+                            ("--speaker", speaker)):
             if value is not None:
                 words += [flag, str(value)]
         for f in args.fault:
@@ -91,6 +93,8 @@ def _name(args: argparse.Namespace, cfg=None) -> str:
         return f"compare-{args.traces[1].stem}-{ident}"
     name = f"compare-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}"
     name += "".join(f"-{f}" for f in args.fault) + ("" if args.detail == "default" else f"-{args.detail}")
+    if Path(args.speaker).resolve() != FIXTURE_SPEAKER:
+        name += f"-{Path(args.speaker).stem}"
     if args.stage:
         name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
     if args.tolerances or args.checkpoints or args.reference_src or args.candidate_dtype:  # beyond the words above
@@ -135,10 +139,11 @@ def run(args: argparse.Namespace) -> int:
         for f in args.fault:
             stages.fault(f)
         cfg = config_from(args)
+        speaker = speaker_from(args)
         outputs = _outputs(args, _name(args, cfg))
-        refuse_overlap(outputs, {"--tolerances": args.tolerances})
+        refuse_overlap(outputs, {"--tolerances": args.tolerances, "--speaker": speaker})
         paths = models.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
-                              faults=tuple(args.fault), detail=args.detail).roles()
+                              faults=tuple(args.fault), detail=args.detail, speaker=speaker).roles()
     with open_traces(**paths) as traces:
         comparison = compare_traces(traces, stage=args.stage, tolerances=tols, profile=args.candidate_dtype)
         rows = args.rows if args.rows is not None else (None if sys.stdout.isatty() else PIPED_ROWS)

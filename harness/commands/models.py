@@ -77,7 +77,7 @@ def load_upstream(reference_src: Path | None = None):
 
 
 def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None = None, log=progress,
-                   parts: list[str] | None = None) -> tuple[dict, dict]:
+                   parts: tuple[str, ...] | list[str] | None = None) -> tuple[dict, dict]:
     """Every part's (or these parts') seeded checkpoint (generated from upstream's parameter names on first use)
     and its record."""
     from reference_hooks import driver
@@ -97,21 +97,28 @@ def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None
 
 
 def real_weights(checkpoints: Path) -> tuple[dict, dict]:
-    """Real s2mel weights: `s2mel.safetensors` or `s2mel.npz` (flat `<module>.<param>` names, read without
-    unpickling), else upstream's `s2mel.pth` through torch with `weights_only=True`; the vocoder from
-    `bigvgan_generator.pt` (the hub's file, `weights_only=True`) where the folder holds it."""
+    """Real weights from a checkpoint folder: s2mel's from `s2mel.safetensors` or `s2mel.npz` (flat
+    `<module>.<param>` names, read without unpickling), else upstream's `s2mel.pth` through torch with
+    `weights_only=True`; the vocoder from `bigvgan_generator.pt` (the hub's file, `weights_only=True`) and
+    CAMPPlus from `campplus_cn_common.bin` (infer_v2.py:203 downloads it from funasr/campplus) where the
+    folder holds them. Parts the folder lacks are seeded by `weights_for`, and the record lists them."""
+    folder = Path(checkpoints)
     for name in ("s2mel.safetensors", "s2mel.npz"):
-        if (Path(checkpoints) / name).is_file():
-            out = W.split_s2mel(W.load_flat(Path(checkpoints) / name))
+        if (folder / name).is_file():
+            out = W.split_s2mel(W.load_flat(folder / name))
             break
     else:
         from reference_hooks.weights import load_s2mel_pth
 
-        out = load_s2mel_pth(Path(checkpoints) / "s2mel.pth")
-    if (Path(checkpoints) / "bigvgan_generator.pt").exists():
+        out = load_s2mel_pth(folder / "s2mel.pth")
+    if (folder / "bigvgan_generator.pt").is_file():
         from reference_hooks.vocoder import load_generator_pt
 
-        out["vocoder"] = load_generator_pt(Path(checkpoints) / "bigvgan_generator.pt")
+        out["vocoder"] = load_generator_pt(folder / "bigvgan_generator.pt")
+    if (folder / "campplus_cn_common.bin").is_file():
+        from reference_hooks.weights import load_campplus_bin
+
+        out["style"] = load_campplus_bin(folder / "campplus_cn_common.bin")
     return out, {"kind": "real", "path": str(checkpoints), "digest": _digest(out)}
 
 
@@ -132,6 +139,21 @@ def weights_for(config: PipelineConfig, seed: int, checkpoints: Path | None, ref
         out.update(seeded)
         record = {**record, "seeded_parts": seeded_record["files"], "digest": _digest(out)}
     return out, record
+
+
+def check_speaker(config: PipelineConfig, speaker: Path, reference_src: Path | None = None) -> None:
+    """A speaker recording upstream cannot turn into a style vector is bad input, said in one line before
+    anything runs (reference_hooks/inputs.py says what upstream would do with it)."""
+    from reference_hooks.inputs import check
+
+    load_upstream(reference_src)
+    check(speaker, config.frontend, config.style)
+
+
+def source_for(seed: int, speaker: Path | None):
+    from reference_hooks.inputs import FIXTURE_WAV, Source
+
+    return Source(seed=seed, speaker=Path(speaker) if speaker is not None else FIXTURE_WAV)
 
 
 def _check_derived(trace: Path, strict: bool, log) -> None:
@@ -166,7 +188,8 @@ def upstream_rejects(location: str | None):
 
 def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, *, seed: int = 0,
             reference_src: Path | None = None, detail: str = "default", with_floors: bool = True,
-            dtype: str = "float32", strict: bool = False, precisions: tuple[str, ...] = (), log=progress) -> Path:
+            dtype: str = "float32", strict: bool = False, precisions: tuple[str, ...] = (), log=progress,
+            speaker: Path | None = None) -> Path:
     """Capture upstream into `out`; with floors, run it again in float64 and ours in float64 teacher-forced,
     store every stage's floors in the trace, then publish it. `precisions` (float16, bfloat16): also run
     upstream under CPU autocast in each (as upstream runs its own fp16 mode) and store that run's error
@@ -174,10 +197,9 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
     import torch
 
     from reference_hooks import driver
-    from reference_hooks.inputs import Source
 
     upstream = load_upstream(reference_src)
-    source = Source(seed=seed)
+    source = source_for(seed, speaker)
     policy = for_config(detail, config)
     torch_dtype = torch.float64 if dtype == "float64" else torch.float32
     prov = driver.provenance(config, upstream, source, torch_dtype, checkpoint, policy)
@@ -246,21 +268,27 @@ def _mark_incomplete(path: Path, reason: str) -> None:
 
 
 def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
-           faults: tuple[str, ...] = (), detail: str = "default", log=progress, replays: bool = True) -> DefaultRun:
-    """The embedded default: capture the reference (with floors) and replay it, reusing whatever is cached.
+           faults: tuple[str, ...] = (), detail: str = "default", log=progress, replays: bool = True,
+           speaker: Path | None = None) -> DefaultRun:
+    """The embedded default (or another --speaker recording): capture the reference (with floors) and replay
+    it, reusing whatever is cached.
 
     `replays=False` stops after the capture (all another port's comparison needs)."""
     import torch
 
     upstream = load_upstream(reference_src)
+    source = source_for(seed, speaker)
+    check_speaker(config, source.speaker, reference_src)
     weights, ckpt = weights_for(config, seed, checkpoints, reference_src)
     code = source_digest("reference_hooks", "reimpl", *TRACE_CODE)
-    ident = key(config.to_dict(), seed, ckpt["digest"], upstream.as_dict(), detail, code, torch.get_num_threads())
+    ident = key(config.to_dict(), seed, ckpt["digest"], upstream.as_dict(), detail, code, torch.get_num_threads(),
+                source.digest())
     folder = cache.folder("runs") / f"{config.name}-{ident}"
     reference = folder / "reference.h5"
     if not reference.exists():
         log(f"capturing upstream ({config.name}, {config.cfm.steps} steps, detail {detail}) -> {reference}")
-        capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail, log=log)
+        capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail, log=log,
+                speaker=source.speaker)
     cache.touch(folder)
     if replays:
         tag = key(sorted(faults))

@@ -158,7 +158,7 @@ PART = Part(
     doc="flow matching from the recorded noise to a mel: per segment, Euler steps of the batched-CFG DiT",
     stages=STAGES,
     consumes=("s2mel/length_regulator/prompt/out", "s2mel/seg_{seg}/length_regulator/target/out",
-              "inputs/prompt_mel", "inputs/style"),
+              "frontend/mel/out", "style/style"),
     produces=(SEG + "/mel_out",),
     config=CfmConfig,
     faults=FAULTS,

@@ -21,6 +21,6 @@ def run(params: Params, config: CfmConfig, given: dict[str, torch.Tensor], tap) 
             mu = torch.cat([given[PROMPT_OUT], given[stages.seg_path(TARGET_OUT, seg)]], dim=1)
             at = stages.seg_path(SEG, seg)
             noise = given[f"{at}/noise"]
-            out[f"{at}/mel_out"] = run_cfm(params, config, mu, given["inputs/prompt_mel"], given["inputs/style"],
+            out[f"{at}/mel_out"] = run_cfm(params, config, mu, given["frontend/mel/out"], given["style/style"],
                                            tap(f"{at}/noise", noise), at, tap)
     return out

@@ -10,6 +10,7 @@ from reimpl.params import Params
 from reimpl.s2mel.length_regulator import run_length_regulator
 
 TARGET_IN = "inputs/seg_{seg}/target_content"
+PROMPT_MEL = "frontend/mel/out"
 
 
 def run(params: Params, config: S2MelConfig, given: dict[str, torch.Tensor], tap) -> dict[str, torch.Tensor]:
@@ -17,7 +18,7 @@ def run(params: Params, config: S2MelConfig, given: dict[str, torch.Tensor], tap
     out = {}
     with torch.inference_mode():
         if "inputs/prompt_content" in given:
-            frames = given["inputs/prompt_mel"].shape[-1]
+            frames = given[PROMPT_MEL].shape[-1]
             out[PROMPT + "/out"] = run_length_regulator(params, config, given["inputs/prompt_content"], frames,
                                                         PROMPT, tap)
         for seg in stages.segments_in(given, TARGET_IN):

@@ -56,7 +56,7 @@ def to_int16(wav: torch.Tensor) -> torch.Tensor:
 
 def run(params: Params, config: VocoderConfig, given: dict[str, torch.Tensor], tap) -> dict[str, torch.Tensor]:
     out = {}
-    prompt_frames = given["inputs/prompt_mel"].shape[-1]
+    prompt_frames = given["frontend/mel/out"].shape[-1]
     with torch.inference_mode():
         p = fold_weights(params)
         dtype = p["bigvgan.conv_pre.weight"].dtype
