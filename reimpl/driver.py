@@ -19,12 +19,12 @@ from harness.detail import Detail
 from harness.errors import UserError
 from harness.pipeline import boundary_inputs, chain
 from harness.trace import Trace, TraceWriter
-from reimpl import cfm, inputs, s2mel, vocoder
+from reimpl import cfm, gpt, inputs, s2mel, vocoder
 from reimpl.faults import enabled
 from reimpl.params import load_params
 from reimpl.tap import Tap, no_tap
 
-RUNNERS = {"inputs": inputs.run, "s2mel": s2mel.run, "cfm": cfm.run, "vocoder": vocoder.run}
+RUNNERS = {"inputs": inputs.run, "gpt": gpt.run, "s2mel": s2mel.run, "cfm": cfm.run, "vocoder": vocoder.run}
 
 
 def config_of(ref: Trace) -> PipelineConfig:

@@ -1,8 +1,10 @@
 """The `inputs` part: what the pipeline starts from.
 
-Until the parts that compute them land, the content features and the style vector are seeded stand-ins,
-marked as such in the trace. (Random draws are recorded where upstream makes them, as stages of the part
-that draws: `cfm/seg_NN/noise`.)
+Until the parts that compute them land, the content features, the style vector and the semantic features
+the GPT conditions on are seeded stand-ins, marked as such in the trace. The text is an input: its Unicode
+code points, one int per character (an exact diff then names the character as the tokenizer sees it; UTF-8
+bytes would spread one character over several indices). (Random draws are recorded where upstream makes
+them, as stages of the part that draws: `cfm/seg_NN/noise`, `gpt/seg_NN/token_NNNN/noise`.)
 Homes: `reference_hooks/inputs.py` (the recording, upstream's mel, the seeded draws), `reimpl/inputs/`
 (a pass-through: our side takes the inputs as recorded).
 """
@@ -10,7 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.stages.spec import AUDIO, Part, PartConfig, StageSpec
+from harness.stages.spec import AUDIO, EXACT, Part, PartConfig, StageSpec
+
+#: The embedded default's text: two sentences, which the tiny config's segment size (16 text tokens) keeps
+#: apart, so every per-segment part runs twice. Lower case on purpose: upstream upper-cases it.
+DEFAULT_TEXT = "The weather today is mild. Did you hear the bells?"
 
 
 @dataclass(frozen=True)
@@ -26,19 +32,21 @@ class InputsConfig(PartConfig):
     fmax: int | None = None
     content_channels: int = 1024  # width of the semantic features the length regulator reads
     style_dim: int = 192  # CAMPPlus embedding
-    target_codes: int = 40  # how many GPT codes the target stand-in stands for
+    semantic_channels: int = 1024  # w2v-bert 2.0 hidden size: the GPT's conditioning input (hard-wired upstream)
+    semantic_rate: float = 50.0  # w2v-bert feature frames per second of audio
 
-
-SEG = "inputs/seg_{seg}"
 
 STAGES = (
+    StageSpec("inputs/text", "B T", kind=EXACT, doc="the text to speak, as Unicode code points (one per character)"),
     StageSpec("inputs/speaker_wav", "B S", kind=AUDIO, doc="speaker recording at the mel sample rate"),
     StageSpec("inputs/prompt_mel", "B C T", doc="speaker mel from the upstream mel function"),
     StageSpec("inputs/prompt_content", "B T C", stand_in="semantic",
               doc="content features of the speaker (semantic codec embedding)"),
     StageSpec("inputs/style", "B C", stand_in="style", doc="speaker style vector (CAMPPlus)"),
-    StageSpec(SEG + "/target_content", "B T C", stand_in="gpt",
-              doc="content features of the text to speak (codes + GPT latent)"),
+    StageSpec("inputs/spk_cond", "B T C", stand_in="semantic",
+              doc="the speaker's semantic features spk_cond_emb (w2v-bert layer 17, normalised)"),
+    StageSpec("inputs/emo_cond", "B T C", stand_in="semantic",
+              doc="the emotion reference's semantic features emo_cond_emb (the speaker, loaded again at 16 kHz)"),
 )
 
 PART = Part(
