@@ -231,5 +231,7 @@ def _emit_tokens(rec: Recorder, where: Where, draws: Draws, codes: torch.Tensor)
         rec(f"{tp}/noise", draws.noise[t])
         rec(f"{tp}/candidates", draws.candidates[t])
         rec(f"{tp}/beams", g.next_rows[t])
-        rec(f"{tp}/code", codes[:, t].to(torch.int64))
+    for t, row in enumerate(rows):  # what the search decided in the end: known only now, so written last
+        rec(f"{where.prefix}/token_{t:04d}/row", torch.tensor([row], dtype=torch.int64))
+        rec(f"{where.prefix}/token_{t:04d}/code", codes[:, t].to(torch.int64))
     rec.flush()

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     weights, ckpt = models.weights_for(cfg, args.seed, args.checkpoints, args.reference_src)
     out = args.output or reports_dir() / "traces" / f"reference-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}.h5"
     path = models.capture(cfg, weights, ckpt, out, seed=args.seed, reference_src=args.reference_src,
-                          detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict)
+                          detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict,
+                          text=args.text)
     print(f"reference trace: {path}")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 from harness.configs import CONFIGS, PipelineConfig, get_config
 from harness.detail import LEVELS
 from harness.errors import UserError
+from harness.stages.inputs import DEFAULT_TEXT
 
 MAX_STEPS = 1000
 
@@ -23,6 +24,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="a folder with real IndexTTS2 checkpoints (s2mel.pth); use with --config full")
     g.add_argument("--reference-src", type=Path, default=None,
                    help="a clone of the official index-tts repository to use instead of the installed package")
+    g.add_argument("--text", default=DEFAULT_TEXT,
+                   help=f"the text to speak (default: {DEFAULT_TEXT!r}, two segments on the tiny config)")
 
 
 def config_from(args: argparse.Namespace) -> PipelineConfig:

@@ -26,6 +26,7 @@ from harness.compare import compare_traces, open_traces
 from harness.console import render
 from harness.errors import UserError
 from harness.paths import reports_dir
+from harness.stages.inputs import DEFAULT_TEXT
 
 PIPED_ROWS = 40
 
@@ -69,6 +70,8 @@ def reproduce(args: argparse.Namespace) -> str:
         for flag, value in (("--checkpoints", args.checkpoints), ("--reference-src", args.reference_src)):
             if value is not None:
                 words += [flag, str(value)]
+        if args.text != DEFAULT_TEXT:
+            words += ["--text", args.text]
         for f in args.fault:
             words += ["--fault", f]
     return shlex.join(words)
@@ -84,6 +87,8 @@ def _name(args: argparse.Namespace, cfg=None) -> str:
     name += "".join(f"-{f}" for f in args.fault) + ("" if args.detail == "default" else f"-{args.detail}")
     if args.stage:
         name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
+    if args.text != DEFAULT_TEXT:
+        name += "-text" + hashlib.sha256(args.text.encode("utf-8")).hexdigest()[:8]
     return name
 
 
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         outputs = _outputs(args, _name(args, cfg))
         refuse_overlap(outputs, {"--tolerances": args.tolerances})
         paths = models.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
-                              faults=tuple(args.fault), detail=args.detail).roles()
+                              faults=tuple(args.fault), detail=args.detail, text=args.text).roles()
     with open_traces(**paths) as traces:
         comparison = compare_traces(traces, stage=args.stage, tolerances=tols)
         rows = args.rows if args.rows is not None else (None if sys.stdout.isatty() else PIPED_ROWS)

@@ -26,6 +26,7 @@ from harness.console import progress
 from harness.detail import for_config
 from harness.files import publish
 from harness.paths import cache_dir
+from harness.stages.inputs import DEFAULT_TEXT
 from harness.trace import Trace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,8 +47,11 @@ class DefaultRun:
 
 
 def quiet_upstream() -> None:
-    """Upstream prints a tqdm bar per CFM call and warns about the old weight_norm API; neither is ours."""
+    """Upstream prints a tqdm bar per CFM call and warns about the old weight_norm API; transformers warns that
+    GPT2Config's default bos/eos ids (50256) are outside IndexTTS's vocabulary (they are never used: generate
+    is given its own). None of it is ours."""
     os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
 
@@ -124,9 +128,17 @@ def _check_derived(trace: Path, strict: bool, log) -> None:
     log(f"warning: {text}")
 
 
+def check_text(config: PipelineConfig, weights: dict, text: str) -> None:
+    """Bad text is one line (exit 2) before anything runs: upstream makes no segment of it, or too many."""
+    from reference_hooks import gpt
+    from reference_hooks.gpt_weights import tokenizer_bytes
+
+    gpt.check_text(config.gpt, tokenizer_bytes(weights["gpt"]), text)
+
+
 def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, *, seed: int = 0,
             reference_src: Path | None = None, detail: str = "default", with_floors: bool = True,
-            dtype: str = "float32", strict: bool = False, log=progress) -> Path:
+            dtype: str = "float32", strict: bool = False, text: str = DEFAULT_TEXT, log=progress) -> Path:
     """Capture upstream into `out`; with floors, run it again in float64 and ours in float64 teacher-forced,
     store every stage's floors in the trace, then publish it."""
     import torch
@@ -135,7 +147,8 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
     from reference_hooks.inputs import Source
 
     upstream = load_upstream(reference_src)
-    source = Source(seed=seed)
+    check_text(config, weights, text)
+    source = Source(seed=seed, text=text)
     policy = for_config(detail, config)
     torch_dtype = torch.float64 if dtype == "float64" else torch.float32
     prov = driver.provenance(config, upstream, source, torch_dtype, checkpoint, policy)
@@ -159,7 +172,8 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
 
 
 def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
-           faults: tuple[str, ...] = (), detail: str = "default", log=progress, replays: bool = True) -> DefaultRun:
+           faults: tuple[str, ...] = (), detail: str = "default", log=progress, replays: bool = True,
+           text: str = DEFAULT_TEXT) -> DefaultRun:
     """The embedded default: capture the reference (with floors) and replay it, reusing whatever is cached.
 
     `replays=False` stops after the capture (all another port's comparison needs)."""
@@ -168,12 +182,13 @@ def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = Non
     upstream = load_upstream(reference_src)
     weights, ckpt = weights_for(config, seed, checkpoints, reference_src)
     code = source_digest("reference_hooks", "reimpl", *TRACE_CODE)
-    ident = key(config.to_dict(), seed, ckpt["digest"], upstream.as_dict(), detail, code, torch.get_num_threads())
+    ident = key(config.to_dict(), seed, ckpt["digest"], upstream.as_dict(), detail, code, torch.get_num_threads(), text)
     folder = cache_dir() / "runs" / f"{config.name}-{ident}"
     reference = folder / "reference.h5"
     if not reference.exists():
         log(f"capturing upstream ({config.name}, {config.cfm.steps} steps, detail {detail}) -> {reference}")
-        capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail, log=log)
+        capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail, text=text,
+                log=log)
     if not replays:
         return DefaultRun(reference, None, None)
     tag = key(sorted(faults))

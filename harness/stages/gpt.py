@@ -9,10 +9,12 @@ code, and the latent pass over [conds | text | codes].
 
 Per-token stages follow the FINAL sequence: at each step, the beam row it came from. Teacher-forced, the
 recorded codes are fed one at a time through the KV path (mel positions 0, 2, 3, ...); the sampler's
-decisions (candidates, beams, code) cannot be taught (they need every beam row) and are judged
-free-running. The processed scores are stored as `scaled` (after the temperature) and `kept` (the top-k /
-top-p survivors, exact): `-inf` is not a value a float metric compares.
-Homes: `reference_hooks/gpt.py` (+ `gpt_hooks.py`, `gpt_draws.py`), `reimpl/gpt/`.
+decisions (candidates, beams, and the final sequence's rows and codes) cannot be taught (they need every
+beam row, and the end of the search) and are judged free-running. The final sequence's rows and codes are
+written after every step's stages: a bug at step 5 may end the search on another beam, whose codes differ
+from step 0 on; that is a consequence, not a root. The processed scores are stored as `scaled` (after the
+temperature) and `kept` (the top-k / top-p survivors, exact): `-inf` is not a value a float metric compares.
+Homes: `reference_hooks/gpt.py` (+ `gpt_hooks.py`, `gpt_draws.py`, `gpt_weights.py`), `reimpl/gpt/`.
 """
 from __future__ import annotations
 
@@ -130,7 +132,10 @@ STAGES = (
     _token("candidates", "B K", "the 2 x beams candidates multinomial picked (flat indices into beams x V)",
            kind=EXACT),
     _token("beams", "B N", "source rows of the next running beams (the KV-cache reorder)", kind=EXACT),
-    _token("code", "B", "the final sequence's code at this step", kind=EXACT, input="logits"),
+    _token("row", "B", "the beam row the final sequence came from at this step (transformers' beam_indices); "
+           "known when the search ends, written after every step", kind=EXACT),
+    _token("code", "B", "the final sequence's code at this step; known when the search ends, written after every step",
+           kind=EXACT, input="logits"),
     StageSpec(SEG + "/codes", "B T", kind=EXACT, group=SEG + "/latent",
               doc="the generated codes, cut at the first stop code (infer_v2.py:638-650)"),
     StageSpec(SEG + "/latent/in", "B T C", group=SEG + "/latent", detail=INTERNAL,
@@ -149,7 +154,7 @@ FAULTS = (
               "gpt/seg_00/token_0001/position", "exact"),
     FaultSpec("gpt.sampler.penalty_on_logits",
               "repetition penalty applied to the raw logits, then log_softmax; transformers penalises the "
-              "log-probabilities", f"{_T0}/penalized", ""),
+              "log-probabilities", f"{_T0}/penalized", "confined"),
     FaultSpec("gpt.sampler.top_p_exclusive",
               "top-p drops the token whose cumulative probability crosses top_p; transformers keeps it",
               f"{_T0}/kept", "exact"),
@@ -162,10 +167,10 @@ FAULTS = (
               "upper-casing", "gpt/text_ids", ""),
     FaultSpec("gpt.sampler.penalty_skips_prompt",
               "repetition penalty only over the generated codes; transformers penalises every id of the row, "
-              "the fake prompt ids (1) and the start code (8192) included", f"{_T0}/penalized", ""),
+              "the fake prompt ids (1) and the start code (8192) included", f"{_T0}/penalized", "confined"),
     FaultSpec("gpt.sampler.min_keep_one",
               "top-k and top-p keep at least 1 code (the default without beams); with beams transformers keeps 2",
-              "gpt/seg_00/token_0006/kept", "exact"),
+              "gpt/seg_01/token_0011/kept", "exact"),
     FaultSpec("gpt.conformer.rel_shift",
               "Transformer-XL's rel_shift applied to the position scores; upstream's conformer has none",
               "gpt/emo/block_00/attn", ""),

@@ -22,13 +22,16 @@ def recorded(tap, path: str) -> torch.Tensor | None:
     return torch.from_numpy(source.read(path)) if source is not None and path in source else None
 
 
-def _recorded_codes(tap, at: str) -> torch.Tensor | None:
-    """The reference's per-token codes of a segment, stop code included ([1, n]), when teacher-forcing."""
-    codes, t = [], 0
+def _recorded_tokens(tap, at: str) -> tuple[torch.Tensor, list[int]] | None:
+    """Teacher-forcing: the reference's per-token codes of a segment (stop code included, [1, n]) and the beam
+    row each came from; None when the tap runs free."""
+    codes, rows, t = [], [], 0
     while (code := recorded(tap, f"{at}/token_{t:04d}/code")) is not None:
         codes.append(code.reshape(1, 1))
+        row = recorded(tap, f"{at}/token_{t:04d}/row")
+        rows.append(int(row.reshape(-1)[0]) if row is not None else 0)
         t += 1
-    return torch.cat(codes, dim=1) if codes else None
+    return (torch.cat(codes, dim=1), rows) if codes else None
 
 
 def run(params: Params, config: GptConfig, given: dict[str, torch.Tensor], tap) -> dict[str, torch.Tensor]:
@@ -52,10 +55,10 @@ def run(params: Params, config: GptConfig, given: dict[str, torch.Tensor], tap) 
             def noise_of(t: int, at=at) -> torch.Tensor | None:
                 return given.get(f"{at}/token_{t:04d}/noise")
 
-            forced = _recorded_codes(tap, at)
+            forced = _recorded_tokens(tap, at)
             if forced is not None:
-                generate_forced(params, config, prompt, forced, noise_of, tap, at)
-                codes = forced
+                codes, rows = forced
+                generate_forced(params, config, prompt, codes, rows, noise_of, tap, at)
             else:
                 codes = generate_free(params, config, prompt, noise_of, tap, at)
             codes = tap(f"{at}/codes", cut_at_stop(config, codes))

@@ -3,7 +3,8 @@
 Free-running (`generate_free`): transformers' beam-search sampling (beams.py) with the recorded noise raced
 by our own probabilities, so a sampler bug changes the draws as it would in a port fed the same random
 stream. The per-token stages exist only once the final sequence is known: they are recorded after the
-search, for the row the final sequence came from at each step (record-only: nothing is fed back).
+search, for the row the final sequence came from at each step (record-only: nothing is fed back), and the
+final sequence's rows and codes after all of them.
 Teacher-forced (`generate_forced`): the reference's codes fed one at a time through the KV path, every
 per-token stage fed the reference's value. Its rows run num_beams copies side by side, as upstream does: only
 with the same matmul shapes are the logits bit-identical (one row lands about 1e-6 off, at the float32 floor).
@@ -77,14 +78,20 @@ def generate_free(p: Params, cfg: GptConfig, prompt: torch.Tensor, noise_of: Noi
         tap(f"{tp}/noise", step.noise)
         tap(f"{tp}/candidates", step.candidates)
         tap(f"{tp}/beams", step.next_rows)
-        tap(f"{tp}/code", codes[:, t])
+    for t, row in enumerate(rows):  # what the search decided in the end: known only now, so recorded last
+        tap(f"{at}/token_{t:04d}/row", torch.tensor([row]))
+        tap(f"{at}/token_{t:04d}/code", codes[:, t])
     return codes
 
 
-def generate_forced(p: Params, cfg: GptConfig, prompt: torch.Tensor, codes: torch.Tensor, noise_of: Noise, tap,
-                    at: str) -> None:
-    """Teacher forcing: the reference's codes [1, n] fed one at a time through the KV path, every stage fed
-    the reference's value; the sampler's decisions (candidates, beams, code) are not taught."""
+def generate_forced(p: Params, cfg: GptConfig, prompt: torch.Tensor, codes: torch.Tensor, rows_of: list[int],
+                    noise_of: Noise, tap, at: str) -> None:
+    """Teacher forcing: the reference's codes [1, n] fed one at a time through the KV path, every stage fed the
+    reference's value; the sampler's decisions (candidates, beams, code) are not taught.
+
+    num_beams identical rows run side by side, and at step t the logits are read from the row the final
+    sequence came from upstream (`rows_of[t]`), whose new cache entry then replaces every row's: a matmul
+    rounds a row by its position in the batch, so only the same row of the same shape is bit-identical."""
     rows = cfg.num_beams
     ids = fake_prompt_ids(cfg, prompt.shape[1])
     cache: gpt2.Cache = []
@@ -97,7 +104,9 @@ def generate_forced(p: Params, cfg: GptConfig, prompt: torch.Tensor, codes: torc
             logits, cache = prefill(p, cfg, prompt, x[:1], rows, tap, at)
         else:
             logits = gpt2.mel_logits(p, gpt2.body(p, cfg, x, cache))[:, -1, :]
-        row_logits = tap(f"{tp}/logits", logits[:1])
+        row = rows_of[t] if t < len(rows_of) else 0
+        gpt2.reorder(cache, torch.full((rows,), row))
+        row_logits = tap(f"{tp}/logits", logits[row : row + 1])
         history = torch.cat([ids, codes[:, :t]], dim=1)
         process(row_logits, history, cfg, ids.shape[1], tap=lambda name, value, tp=tp: tap(f"{tp}/{name}", value))
         noise = noise_of(t)
