@@ -50,7 +50,8 @@ def run(params: Params, config: GptConfig, given: dict[str, torch.Tensor], tap) 
         for k, ids in enumerate(segment_ids):
             at = f"gpt/seg_{k:02d}"
             conds = tap(f"{at}/conds", conditioning_rows(params, latents, emovec))
-            prompt = tap(f"{at}/prompt", generation_prompt(params, config, conds, ids))
+            prompt, padding = generation_prompt(params, config, conds, ids)
+            prompt = tap(f"{at}/prompt", prompt)
 
             def noise_of(t: int, at=at) -> torch.Tensor | None:
                 return given.get(f"{at}/token_{t:04d}/noise")
@@ -58,9 +59,9 @@ def run(params: Params, config: GptConfig, given: dict[str, torch.Tensor], tap) 
             forced = _recorded_tokens(tap, at)
             if forced is not None:
                 codes, rows = forced
-                generate_forced(params, config, prompt, codes, rows, noise_of, tap, at)
+                generate_forced(params, config, prompt, padding, codes, rows, noise_of, tap, at)
             else:
-                codes = generate_free(params, config, prompt, noise_of, tap, at)
+                codes = generate_free(params, config, prompt, padding, noise_of, tap, at)
             codes = tap(f"{at}/codes", cut_at_stop(config, codes))
             out[f"{at}/codes"] = codes
             out[f"{at}/latent/out"] = latent_pass(params, config, conds, ids, codes, tap, at)

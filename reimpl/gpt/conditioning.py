@@ -8,8 +8,9 @@ Upstream facts a port must match (model_v2.py:549-587, 730-862; infer_v2.py:598-
   (with alpha 1 not bit-equal to the emotion vector: it is rounded twice).
 - The speaker latents: the speaker conformer, then the perceiver's 32 latents [B, 32, 1280].
 - conds = [latents + emovec, speed_emb[1], speed_emb[0]] (34 rows).
-- The generation prompt: conds, then text_embedding([0, ids without 0 and 1, 1]) + text positions 0..; the
-  latent pass keeps every id (an <unk> 0 or a <s> 1 changes generation and latent differently).
+- The generation prompt: conds, then text_embedding([0, ids without 0 and 1, 1]) + text positions 0..; one
+  zero row per dropped id on the left, hidden by the attention mask; the latent pass keeps every id (an <unk> 0
+  or a <s> 1 changes generation and latent differently).
 """
 from __future__ import annotations
 
@@ -60,9 +61,12 @@ def text_embeddings(p: Params, ids: torch.Tensor) -> torch.Tensor:
     return F.embedding(ids, p["text_embedding.weight"]) + p["text_pos_embedding.emb.weight"][: ids.shape[0]]
 
 
-def generation_prompt(p: Params, cfg: GptConfig, conds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """[conds | text] [1, P, C]; the start and stop ids inside the text are dropped (model_v2.py:688)."""
+def generation_prompt(p: Params, cfg: GptConfig, conds: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """([pad | conds | text] [1, P, C], the number of padding rows): the start and stop ids inside the text are
+    dropped (model_v2.py:688), and as many zero rows as ids were dropped pad the prompt on the left (:706-714)."""
     row = ids[0]
     row = row[(row != cfg.stop_text_token) & (row != cfg.start_text_token)]
     row = F.pad(F.pad(row, (1, 0), value=cfg.start_text_token), (0, 1), value=cfg.stop_text_token)
-    return torch.cat([conds[0], text_embeddings(p, row)], dim=0).unsqueeze(0)
+    padding = ids.shape[1] + 2 - row.shape[0]
+    pad = torch.zeros(padding, conds.shape[-1], dtype=conds.dtype)
+    return torch.cat([pad, conds[0], text_embeddings(p, row)], dim=0).unsqueeze(0), padding

@@ -33,25 +33,43 @@ def fake_prompt_ids(cfg: GptConfig, prompt_length: int) -> torch.Tensor:
     return ids
 
 
-def prefill(p: Params, cfg: GptConfig, prompt: torch.Tensor, start: torch.Tensor, rows: int, tap, at: str):
+def key_mask(rows: int, padding: int, keys: int) -> torch.Tensor | None:
+    """[rows, keys] False at the prompt's padding rows; None when there are none (transformers then does not
+    materialise a mask)."""
+    if not padding:
+        return None
+    valid = torch.ones(rows, keys, dtype=torch.bool)
+    valid[:, :padding] = False
+    return valid
+
+
+def prefill(p: Params, cfg: GptConfig, prompt: torch.Tensor, padding: int, start: torch.Tensor, rows: int, tap,
+            at: str):
     """The first forward: [prompt | start code] on `rows` identical rows -> (last logits [R, V], the cache)."""
     x = torch.cat([prompt, start], dim=1).repeat_interleave(rows, 0)
     cache: gpt2.Cache = []
-    hidden = gpt2.body(p, cfg, x, cache, tap, f"{at}/prefill")
+    hidden = gpt2.body(p, cfg, x, cache, tap, f"{at}/prefill", key_mask(rows, padding, x.shape[1]))
     return gpt2.mel_logits(p, hidden)[:, -1, :], cache
+
+
+def next_logits(p: Params, cfg: GptConfig, x: torch.Tensor, cache: gpt2.Cache, padding: int) -> torch.Tensor:
+    """One code per row through the KV path -> logits [R, V]."""
+    valid = key_mask(x.shape[0], padding, cache[0][0].shape[-2] + 1)
+    return gpt2.mel_logits(p, gpt2.body(p, cfg, x, cache, valid=valid))[:, -1, :]
 
 
 def start_input(p: Params, cfg: GptConfig, position: int) -> torch.Tensor:
     return gpt2.embed_codes(p, torch.tensor([cfg.start_mel_token]), position)
 
 
-def generate_free(p: Params, cfg: GptConfig, prompt: torch.Tensor, noise_of: Noise, tap, at: str) -> torch.Tensor:
+def generate_free(p: Params, cfg: GptConfig, prompt: torch.Tensor, padding: int, noise_of: Noise, tap,
+                  at: str) -> torch.Tensor:
     """Beam-search sampling replaying the recorded noise; returns the final sequence's codes [1, n]."""
     ids = fake_prompt_ids(cfg, prompt.shape[1])
     search = BeamSearch(ids, cfg, ids.shape[1] + cfg.max_tokens)
     positions = [gpt2.mel_position(0)]
     inputs = [start_input(p, cfg, positions[0]).repeat(cfg.num_beams, 1, 1)]
-    logits, cache = prefill(p, cfg, prompt, inputs[0][:1], cfg.num_beams, tap, at)
+    logits, cache = prefill(p, cfg, prompt, padding, inputs[0][:1], cfg.num_beams, tap, at)
     step_logits = [logits]
     while True:
         noise = noise_of(len(search.steps))
@@ -63,7 +81,7 @@ def generate_free(p: Params, cfg: GptConfig, prompt: torch.Tensor, noise_of: Noi
         gpt2.reorder(cache, rows)
         positions.append(gpt2.mel_position(len(search.steps)))
         inputs.append(gpt2.embed_codes(p, search.row_sequences[:, -1], positions[-1]))
-        logits = gpt2.mel_logits(p, gpt2.body(p, cfg, inputs[-1], cache))[:, -1, :]
+        logits = next_logits(p, cfg, inputs[-1], cache, padding)
         step_logits.append(logits)
     codes, rows = search.result(finished=search.done)
     for t, row in enumerate(rows):
@@ -84,8 +102,8 @@ def generate_free(p: Params, cfg: GptConfig, prompt: torch.Tensor, noise_of: Noi
     return codes
 
 
-def generate_forced(p: Params, cfg: GptConfig, prompt: torch.Tensor, codes: torch.Tensor, rows_of: list[int],
-                    noise_of: Noise, tap, at: str) -> None:
+def generate_forced(p: Params, cfg: GptConfig, prompt: torch.Tensor, padding: int, codes: torch.Tensor,
+                    rows_of: list[int], noise_of: Noise, tap, at: str) -> None:
     """Teacher forcing: the reference's codes [1, n] fed one at a time through the KV path, every stage fed the
     reference's value; the sampler's decisions (candidates, beams, code) are not taught.
 
@@ -101,9 +119,9 @@ def generate_forced(p: Params, cfg: GptConfig, prompt: torch.Tensor, codes: torc
         fed = codes[0, t - 1 : t] if t else torch.tensor([cfg.start_mel_token])
         x = tap(f"{tp}/input", gpt2.embed_codes(p, fed, position)).expand(rows, -1, -1).contiguous()
         if t == 0:
-            logits, cache = prefill(p, cfg, prompt, x[:1], rows, tap, at)
+            logits, cache = prefill(p, cfg, prompt, padding, x[:1], rows, tap, at)
         else:
-            logits = gpt2.mel_logits(p, gpt2.body(p, cfg, x, cache))[:, -1, :]
+            logits = next_logits(p, cfg, x, cache, padding)
         row = rows_of[t] if t < len(rows_of) else 0
         gpt2.reorder(cache, torch.full((rows,), row))
         row_logits = tap(f"{tp}/logits", logits[row : row + 1])

@@ -13,6 +13,9 @@ Upstream facts a port must match (model_v2.py, transformers 5.17.0 GPT2Model):
   The latent pass (one forward over everything) numbers the codes 0, 1, 2, ...
 - Beam rows: the prefill runs on num_beams identical rows; after every step the cache rows are reordered by
   the chosen source beams (index_select on the batch axis).
+- A prompt whose text lost ids (0 and 1 are dropped, model_v2.py:688) is LEFT-padded with zero rows that the
+  attention mask hides (model_v2.py:706-714); transformers then materialises a causal-and-padding mask for
+  SDPA (masking_utils.sdpa_mask) instead of `is_causal`, at the prefill and at every step.
 """
 from __future__ import annotations
 
@@ -43,7 +46,16 @@ def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
 
-def attention(p: Params, name: str, x: torch.Tensor, heads: int, cache: Cache | None, layer: int) -> torch.Tensor:
+def padded_mask(valid: torch.Tensor, q_len: int, kv_len: int) -> torch.Tensor:
+    """transformers' sdpa mask when the prompt is left-padded (masking_utils.sdpa_mask): [R, 1, q, kv] bool,
+    causal (a key at or before the query's position) and not a padding row."""
+    q_index = torch.arange(q_len) + (kv_len - q_len)
+    kv_index = torch.arange(kv_len)
+    return (kv_index[None, None, None, :] <= q_index[None, None, :, None]) & valid[:, None, None, :kv_len]
+
+
+def attention(p: Params, name: str, x: torch.Tensor, heads: int, cache: Cache | None, layer: int,
+              valid: torch.Tensor | None = None) -> torch.Tensor:
     b, t, c = x.shape
     q, k, v = conv1d_layer(p, f"{name}.c_attn", x).split(c, dim=2)
     q, k, v = (z.view(b, t, heads, c // heads).transpose(1, 2) for z in (q, k, v))
@@ -54,26 +66,32 @@ def attention(p: Params, name: str, x: torch.Tensor, heads: int, cache: Cache | 
             cache[layer] = (k, v)
         else:
             cache.append((k, v))
-    # a query block longer than one row is the first pass over the sequence: causal; one new row sees the cache
-    y = F.scaled_dot_product_attention(q, k, v, scale=(c // heads) ** -0.5, is_causal=t > 1)
+    if valid is not None:  # padding rows in the prompt: the mask is materialised, not is_causal
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=padded_mask(valid, t, k.shape[-2]),
+                                           scale=(c // heads) ** -0.5, is_causal=False)
+    else:  # a block longer than one row is the first pass over the sequence: causal; one new row sees the cache
+        y = F.scaled_dot_product_attention(q, k, v, scale=(c // heads) ** -0.5, is_causal=t > 1)
     return conv1d_layer(p, f"{name}.c_proj", y.transpose(1, 2).contiguous().reshape(b, t, c))
 
 
-def block(p: Params, i: int, x: torch.Tensor, heads: int, cache: Cache | None) -> torch.Tensor:
+def block(p: Params, i: int, x: torch.Tensor, heads: int, cache: Cache | None,
+          valid: torch.Tensor | None = None) -> torch.Tensor:
     name = f"gpt.h.{i}"
-    x = attention(p, f"{name}.attn", layer_norm(p, f"{name}.ln_1", x), heads, cache, i) + x
+    x = attention(p, f"{name}.attn", layer_norm(p, f"{name}.ln_1", x), heads, cache, i, valid) + x
     h = conv1d_layer(p, f"{name}.mlp.c_fc", layer_norm(p, f"{name}.ln_2", x))
     return x + conv1d_layer(p, f"{name}.mlp.c_proj", gelu_tanh(h))
 
 
-def body(p: Params, cfg: GptConfig, x: torch.Tensor, cache: Cache | None = None, tap=None, at: str = "") -> torch.Tensor:
+def body(p: Params, cfg: GptConfig, x: torch.Tensor, cache: Cache | None = None, tap=None, at: str = "",
+         valid: torch.Tensor | None = None) -> torch.Tensor:
     """[R, T, C] embeddings -> ln_f output [R, T, C]; appends to `cache` when one is given.
 
-    With a tap, each block's output is recorded as `{at}/layer_N` for row 0 (the prefill's rows are identical)
-    and a teacher-forced value replaces every row.
+    `valid` [R, keys so far]: False at the prompt's padding rows (None: there are none). With a tap, each
+    block's output is recorded as `{at}/layer_N` for row 0 (the prefill's rows are identical) and a
+    teacher-forced value replaces every row.
     """
     for i in range(cfg.layers):
-        x = block(p, i, x, cfg.heads, cache)
+        x = block(p, i, x, cfg.heads, cache, valid)
         if tap is not None:
             row = x[:1]
             forced = tap(f"{at}/layer_{i}", row)
