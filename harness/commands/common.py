@@ -29,6 +29,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace) -> PipelineConfig:
+    if not args.text.strip():
+        raise UserError("--text is empty: upstream makes no segment of it (infer_v2.py:546) and has nothing to speak")
     cfg = get_config(args.config)
     if args.steps is not None:
         if not 1 <= args.steps <= MAX_STEPS:
