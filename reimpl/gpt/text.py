@@ -3,7 +3,7 @@
 Upstream facts a port must match (indextts/utils/front.py, utils/common.py):
 - `tokenize_by_CJK_char` strips the text, puts spaces around CJK characters and UPPER-CASES every
   part (front.py:494). A text whose stripped length is 1 skips this (front.py:487): not upper-cased.
-- The optional TextNormalizer (nemo) runs before it; the prototype runs without one.
+- The optional TextNormalizer (nemo) runs before it; the capture runs without it, as upstream may.
 - Then a sentencepiece BPE model. Its encoder: normalise (nmt_nfkc; add a leading "▁", collapse runs
   of spaces, spaces become "▁"), split into characters, then repeatedly merge the adjacent pair whose
   concatenation is a piece with the highest score (ties: the leftmost pair), until no pair is a piece.
@@ -14,8 +14,9 @@ Upstream facts a port must match (indextts/utils/front.py, utils/common.py):
   the generation prompt, but NOT from the latent pass: an <unk> (0) or <s> (1) id changes the two.
 
 Only the model file's bytes are read (a minimal protobuf reader): pieces, scores, types and the
-normaliser flags. Normalisation is approximated by Unicode NFKC (exact for the ASCII text used here;
-the real nmt_nfkc charsmap also maps a few control and space characters).
+normaliser flags. Normalisation is Unicode NFKC plus the NMT rules for spaces and controls, not the model's
+precompiled nmt_nfkc charsmap: equal on ASCII, accents, CJK, symbols and fractions tried (tests/test_gpt.py),
+but a character the charsmap maps otherwise would show as a difference at gpt/text_ids.
 """
 from __future__ import annotations
 
