@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[model,test,onnx,class]'
+	$(PIP) -e '.[model,gpt,test,onnx,class]'
+	# the GPT part runs transformers' generate: only 5.17.0 is known good (5.18-5.23 crash, 5.24 drops the KV cache)
+	$(BIN)/python -c "import transformers as t; assert t.__version__ == '5.17.0', t.__version__"
 	# the upstream reference: its declared dependencies (torchaudio, transformers, CUDA extras) are not
 	# what its s2mel modules need, so it is installed without them and its real needs come from [model]
 	$(PIP) --no-deps indextts2-inference==2.1.1

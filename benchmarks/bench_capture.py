@@ -9,7 +9,12 @@ depend on how fast this machine is:
   - time and peak memory of comparing a 25-step trace pair and writing the HTML report, in a fresh process
   - the speaker front end and style encoder alone (the parts inputs, frontend, style: real size in every
     config): hooked capture at full detail / plain upstream, same process
-Usage: python benchmarks/bench_capture.py [--config full] [--steps 25] [--frontend-only]
+  - the GPT alone at real size (866M parameters) with a capped token count, in a fresh process: seeded
+    weights, upstream's build, plain upstream, the hooked capture and our free-running replay (given
+    upstream's recorded draws), their largest difference, and the peak memory
+The pipeline runs with the GPT capped at --tokens generated codes per segment (random weights never draw
+the stop code; upstream's own cap is 1500).
+Usage: python benchmarks/bench_capture.py [--config full] [--steps 25] [--tokens 8] [--only gpt|frontend]
 """
 from __future__ import annotations
 
@@ -28,18 +33,18 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TQDM_DISABLE", "1")  # upstream's progress bar is not part of what we time
 
 
-def _setup(config: str, steps: int):
+def _setup(config: str, steps: int, tokens: int = 8):
     from harness.commands import models
     from harness.configs import get_config
     from reference_hooks.inputs import Source
 
-    cfg = get_config(config).with_(steps=steps)
+    cfg = get_config(config).with_(steps=steps, gpt__max_tokens=tokens)
     upstream = models.load_upstream()
     weights, ckpt = models.seeded_weights(cfg, 0)
     return cfg, weights, ckpt, upstream, Source(seed=0)
 
 
-def timings(config: str, steps: int, repeats: int) -> dict:
+def timings(config: str, steps: int, repeats: int, tokens: int) -> dict:
     import torch
 
     from harness.detail import for_config
@@ -47,7 +52,7 @@ def timings(config: str, steps: int, repeats: int) -> dict:
     from reference_hooks import driver
     from reimpl.driver import replay, replay_untraced
 
-    cfg, weights, ckpt, upstream, source = _setup(config, steps)
+    cfg, weights, ckpt, upstream, source = _setup(config, steps, tokens)
     built = driver.build_parts(cfg, weights, torch.float32)
     with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
         tmp = Path(tmp)
@@ -149,11 +154,11 @@ def _hwm_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_peak(config: str, steps: int) -> None:
+def child_peak(config: str, steps: int, tokens: int) -> None:
     """Run in a fresh process: one hooked capture at full detail, then print the process's peak RSS in MB."""
     from reference_hooks import driver
 
-    cfg, weights, ckpt, upstream, source = _setup(config, steps)
+    cfg, weights, ckpt, upstream, source = _setup(config, steps, tokens)
     with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
         base = _hwm_mb()
         driver.capture(cfg, weights, source, Path(tmp) / "t.h5", {"checkpoint": ckpt})
@@ -161,8 +166,58 @@ def child_peak(config: str, steps: int) -> None:
     print(json.dumps({"peak_mb": peak, "before_capture_mb": base}))
 
 
-def peak(config: str, steps: int) -> dict:
-    return _child(["--child-peak", "--config", config, "--steps", str(steps)])
+def peak(config: str, steps: int, tokens: int) -> dict:
+    return _child(["--child-peak", "--config", config, "--steps", str(steps), "--tokens", str(tokens)])
+
+
+def child_gpt(config: str, tokens: int) -> None:
+    """Run in a fresh process: the GPT alone (its inputs, then the part), upstream plain and hooked, then ours
+    free-running on upstream's recorded draws; print times, the largest difference and the peak RSS."""
+    import numpy as np
+    import torch
+
+    from harness import stages
+    from harness.commands import models
+    from harness.configs import get_config
+    from harness.detail import for_config
+    from reference_hooks import driver
+    from reference_hooks.inputs import Source
+    from reference_hooks.recorder import MemoryWriter, Recorder
+    from reimpl import driver as ours
+    from reimpl.tap import MemoryTap
+
+    cfg = get_config(config).with_(gpt__max_tokens=tokens)
+    models.load_upstream()
+    parts, source = (stages.part("inputs"), stages.part("gpt")), Source(seed=0)
+    t = time.perf_counter()
+    weights = {"gpt": driver.seeded_weights(cfg, "gpt", 0)}
+    out = {"weights_s": time.perf_counter() - t, "params_m": sum(v.size for k, v in weights["gpt"].items()
+                                                                  if k != "bpe.model") / 1e6}
+    t = time.perf_counter()
+    built = driver.build_parts(cfg, weights, torch.float32, parts)
+    out["build_s"] = time.perf_counter() - t
+
+    def upstream(recorder) -> float:
+        torch.manual_seed(0)
+        start = time.perf_counter()
+        driver.run_parts(built, cfg, {}, recorder, parts, source=source)
+        return time.perf_counter() - start
+
+    out["plain_s"] = upstream(Recorder(None, for_config("boundary", cfg), hooking=False))
+    writer = MemoryWriter()
+    out["hooked_s"] = upstream(Recorder(writer, for_config("default", cfg)))
+    given = {p: torch.from_numpy(v) for p, v in writer.items if stages.is_given(p)}
+    tap = MemoryTap()
+    t = time.perf_counter()
+    ours.run_parts(ours.load_part_params(weights, torch.float32), cfg, given, tap, parts)
+    out["reimpl_s"] = time.perf_counter() - t
+    mine = dict(tap.items)
+    out["stages"] = len(writer.items)
+    out["max_diff"] = max(float(np.abs(mine[p].astype(np.float64) - v.astype(np.float64)).max()) if v.size else 0.0
+                          for p, v in writer.items)
+    out["codes"] = [int(v.shape[1]) for p, v in writer.items if p.endswith("/codes")]
+    out["peak_mb"] = _hwm_mb()
+    print(json.dumps(out))
 
 
 def main() -> None:
@@ -170,12 +225,18 @@ def main() -> None:
     ap.add_argument("--config", default="full")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--frontend-only", action="store_true", help="only the front end's capture overhead")
+    ap.add_argument("--tokens", type=int, default=8, help="cap on the GPT's generated codes per segment")
+    ap.add_argument("--only", choices=("gpt", "frontend"), default=None,
+                    help="run only the GPT's real-size figures, or the front end's overhead")
     ap.add_argument("--child-peak", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--child-gpt", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child-report", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_peak:
-        child_peak(args.config, args.steps)
+        child_peak(args.config, args.steps, args.tokens)
+        return
+    if args.child_gpt:
+        child_gpt(args.config, args.tokens)
         return
     if args.child_report:
         child_report(*args.child_report)
@@ -184,11 +245,20 @@ def main() -> None:
     f = frontend_timings(max(args.repeats, 3))
     print(f"front end + style, fixture 4.5 s, {f['stages']} stages, {f['threads']} threads: plain upstream "
           f"{f['plain_s']:.2f} s, hooked capture {f['hooked_s']:.2f} s, overhead {f['hooked_s'] / f['plain_s']:.2f}x")
-    if args.frontend_only:
+    if args.only == "frontend":
         return
-    t = timings(args.config, args.steps, args.repeats)
-    print(f"config {args.config}, {args.steps} steps, {t['threads']} threads, trace {t['trace_mb']:.0f} MB at full detail, "
-          f"{t['trace_default_mb']:.0f} MB at the default detail")
+    g = _child(["--child-gpt", "--config", args.config, "--tokens", str(args.tokens)])
+    print(f"GPT alone ({args.config}, {g['params_m']:.1f} M parameters, at most {args.tokens} codes per segment, "
+          f"codes generated {g['codes']}): seeded weights {g['weights_s']:.1f} s, upstream build {g['build_s']:.1f} s")
+    print(f"GPT plain upstream       {g['plain_s']:7.2f} s")
+    print(f"GPT hooked capture       {g['hooked_s']:7.2f} s   overhead {g['hooked_s'] / g['plain_s']:.2f}x")
+    print(f"GPT reimpl, free-running {g['reimpl_s']:7.2f} s   ratio    {g['reimpl_s'] / g['plain_s']:.2f}x; "
+          f"{g['stages']} stages, max |ours - upstream| = {g['max_diff']:.1e}; peak RSS {g['peak_mb']:.0f} MB")
+    if args.only == "gpt":
+        return
+    t = timings(args.config, args.steps, args.repeats, args.tokens)
+    print(f"config {args.config}, {args.steps} steps, GPT capped at {args.tokens} codes, {t['threads']} threads, "
+          f"trace {t['trace_mb']:.0f} MB at full detail, {t['trace_default_mb']:.0f} MB at the default detail")
     print(f"plain upstream           {t['plain_s']:7.2f} s")
     print(f"hooked capture, default  {t['hooked_s']:7.2f} s   overhead {t['hooked_s'] / t['plain_s']:.2f}x")
     print(f"hooked capture, full     {t['full_s']:7.2f} s   overhead {t['full_s'] / t['plain_s']:.2f}x (target <= 1.3x)")
@@ -196,7 +266,7 @@ def main() -> None:
     r = t["report"]
     print(f"compare {r['stages']} stages  {r['compare_s']:7.2f} s   HTML report {r['report_s']:.2f} s, "
           f"{r['html_mb']:.2f} MB, peak RSS {r['peak_mb']:.0f} MB (one process: compare + report)")
-    p5, p25 = peak(args.config, 5), peak(args.config, 25)
+    p5, p25 = peak(args.config, 5, args.tokens), peak(args.config, 25, args.tokens)
     print(f"capture peak RSS   5 steps {p5['peak_mb']:7.0f} MB (before capture {p5['before_capture_mb']:.0f} MB)")
     print(f"capture peak RSS  25 steps {p25['peak_mb']:7.0f} MB (before capture {p25['before_capture_mb']:.0f} MB)")
     print(f"peak growth 5 -> 25 steps: {p25['peak_mb'] - p5['peak_mb']:+.0f} MB "

@@ -16,6 +16,7 @@ from harness.errors import UserError
 from harness.stages import PARTS
 from harness.stages.cfm import CfmConfig
 from harness.stages.frontend import FrontendConfig
+from harness.stages.gpt import GptConfig
 from harness.stages.inputs import InputsConfig
 from harness.stages.s2mel import S2MelConfig
 from harness.stages.style import StyleConfig
@@ -30,6 +31,7 @@ class PipelineConfig:
     inputs: InputsConfig = field(default_factory=InputsConfig)
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     style: StyleConfig = field(default_factory=StyleConfig)
+    gpt: GptConfig = field(default_factory=GptConfig)
     s2mel: S2MelConfig = field(default_factory=S2MelConfig)
     cfm: CfmConfig = field(default_factory=CfmConfig)
     vocoder: VocoderConfig = field(default_factory=VocoderConfig)
@@ -43,7 +45,13 @@ class PipelineConfig:
             (self.style.embedding_size, self.cfm.style_dim, "style.embedding_size", "cfm.style_dim"),
             (self.cfm.wavenet_hidden, self.cfm.hidden_dim, "cfm.wavenet_hidden", "cfm.hidden_dim"),
             (self.cfm.in_channels, self.vocoder.num_mels, "cfm.in_channels", "vocoder.num_mels"),
+            (self.gpt.model_dim, self.s2mel.gpt_dim, "gpt.model_dim", "s2mel.gpt_dim"),
+            (self.gpt.number_mel_codes - 2, self.s2mel.codec_codebook_size, "gpt.number_mel_codes - 2",
+             "s2mel.codec_codebook_size"),
         ]
+        if self.gpt.max_text_tokens_per_segment > self.gpt.max_text_tokens:
+            raise UserError(f"config {self.name}: gpt.max_text_tokens_per_segment exceeds gpt.max_text_tokens "
+                            "(the text position table)")
         for a, b, name_a, name_b in checks:
             if a != b:
                 raise UserError(f"config {self.name}: {name_a} = {a} but {name_b} = {b}; they must agree")
@@ -97,10 +105,15 @@ FULL = PipelineConfig(name="full")
 #: The same architecture, every feature on, at a width and depth that runs in seconds on a CPU.
 #: Depth 5 keeps a middle block with no UViT skip (blocks 0-1 push, 3-4 pop), as depth 13 does.
 #: The front end and CAMPPlus (6.85 M parameters) keep their real size: upstream hard-wires them.
+#: The GPT keeps its hard-wired width 1280 (gpt_layer reads it) with 2 layers and small conformers
+#: (/work/shared/tiny-pipeline-config.yaml); at most 16 tokens per segment, and segments of at most 16
+#: text tokens (infer's max_text_tokens_per_segment), so the default text's two sentences are two segments.
 TINY = PipelineConfig(
     name="tiny",
-    inputs=InputsConfig(content_channels=96, target_codes=24),
-    s2mel=S2MelConfig(lr_channels=64, lr_in_channels=96),
+    gpt=GptConfig(layers=2, heads=4, max_mel_tokens=250, max_text_tokens=120, number_text_tokens=256,
+                  cond_output_size=64, cond_linear_units=128, cond_heads=2, cond_blocks=2, emo_output_size=64,
+                  emo_linear_units=128, emo_heads=2, emo_blocks=2, max_tokens=16, max_text_tokens_per_segment=16),
+    s2mel=S2MelConfig(lr_channels=64),
     cfm=CfmConfig(hidden_dim=64, num_heads=4, depth=5, content_dim=64, wavenet_hidden=64, wavenet_layers=3),
     vocoder=VocoderConfig(upsample_initial_channel=128),  # BigVGAN's channels 128 -> 64 ... -> 2
 )

@@ -55,5 +55,5 @@ def _wants(detail: Detail, path: str) -> bool:
 
 
 def for_config(level: str, config) -> Detail:
-    """The detail policy of a run: the level, and the last ODE step of this configuration."""
-    return Detail(level, (("step", config.cfm.steps - 1),))
+    """The detail policy of a run: the level, the last ODE step and the last token (the cap) of this configuration."""
+    return Detail(level, (("step", config.cfm.steps - 1), ("token", config.gpt.max_tokens - 1)))

@@ -3,10 +3,10 @@
 Its DiT and length regulator run in ONNX Runtime, exported from the upstream model by the package's
 own export code; its CFM Euler loop with CFG is its own numpy code (`IndexTTSInfer._s2mel_inference`).
 This adapter:
-1. builds upstream's s2mel model with the reference's checkpoint and exports it with
-   `indextts_onnx.export.export_s2mel.export_s2mel` (a stand-in object carries `s2mel` and a
-   `semantic_codec` whose quantizer the export traces but our inputs never use);
-2. runs the exported length regulator on the recorded prompt and target content features;
+1. builds upstream's s2mel modules with the reference's checkpoint (the length regulator, `gpt_layer`, the
+   semantic codec's quantizer) and exports them with `indextts_onnx.export.export_s2mel.export_s2mel`;
+2. runs the exported length regulator on the recorded prompt content (`s2mel_ref`) and the package's own
+   generation path (`s2mel_gen`: gpt_layer + vq2emb + length regulator) on the GPT's recorded codes and latent;
 3. runs the package's numpy loop with our recorded noise injected (it draws `np.random.randn`), with
    every ONNX DiT call's inputs and output recorded;
 4. writes what it saw as the port's own tensors (`indextts_onnx.npz`) for `harness compare --map`.
@@ -34,7 +34,7 @@ from harness.trace import Trace
 #: the smallest config the package's export accepts: tiny, with its fixed widths
 TINY_ONNX = TINY.with_(name="tiny-onnx", inputs__content_channels=1024, s2mel__lr_channels=512,
                        s2mel__lr_in_channels=1024, cfm__content_dim=512)
-TARGET_IN = "inputs/seg_00/target_content"
+CODES, LATENT = "gpt/seg_00/codes", "gpt/seg_00/latent/out"
 MAP = Path(__file__).with_name("indextts_onnx.map.toml")
 
 
@@ -54,37 +54,23 @@ class _Recorder:
         return out
 
 
-class _Fixed:
-    """Stands in for the package's gen-path session (GPT latent + codes -> condition): our inputs are
-    content features, which the exported length regulator turned into this condition already."""
+class _Kept:
+    """Stands in for an ONNX session: runs it, and keeps its first output."""
 
-    def __init__(self, value: np.ndarray):
-        self.value = value
+    def __init__(self, session):
+        self.session, self.out = session, None
 
     def run(self, names, feeds):
-        return [self.value]
-
-
-def _stand_in(model, cfg):
-    """What export_s2mel reads: `.s2mel`, and `.semantic_codec.quantizer.vq2emb` for its gen wrapper."""
-    import torch
-
-    class Quantizer(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embedding = torch.nn.Embedding(8194, cfg.s2mel.lr_in_channels)
-
-        def vq2emb(self, codes):
-            return self.embedding(codes[:, 0]).transpose(1, 2)
-
-    return types.SimpleNamespace(s2mel=model, semantic_codec=types.SimpleNamespace(quantizer=Quantizer()))
+        out = self.session.run(names, feeds)
+        self.out = np.array(out[0], copy=True)
+        return out
 
 
 def export(ref: Trace, weights: dict, folder: Path) -> Path:
     """Export the reference's model with the package's own code; returns the folder of .onnx files.
 
-    The package reads upstream's `MyModel` (its `.models` dict): our per-part upstream modules, built
-    by the reference side's own builders, are put into one in the same arrangement.
+    The package reads upstream's `MyModel` (its `.models` dict) and the semantic codec: our per-part upstream
+    modules, built by the reference side's own builders, are put into the same arrangement.
     """
     import torch
     from indextts_onnx.export.export_s2mel import export_s2mel
@@ -93,16 +79,12 @@ def export(ref: Trace, weights: dict, folder: Path) -> Path:
 
     cfg = config_of(ref)
     built = driver.build_parts(cfg, weights, torch.float32, parts=(stages.part("s2mel"), stages.part("cfm")))
+    s2mel = built["s2mel"]
     model = torch.nn.Module()
-    # MyModel's arrangement; its gpt_layer (commons.py:400-402) is exported by the package but our inputs,
-    # content features, never pass through it, so it keeps a plain initialisation
-    model.models = torch.nn.ModuleDict({
-        "cfm": built["cfm"], "length_regulator": built["s2mel"],
-        "gpt_layer": torch.nn.Sequential(torch.nn.Linear(1280, 256), torch.nn.Linear(256, 128),
-                                         torch.nn.Linear(128, 1024)),
-    })
+    model.models = torch.nn.ModuleDict({"cfm": built["cfm"], "length_regulator": s2mel.length_regulator,
+                                        "gpt_layer": s2mel.gpt_layer})
     with contextlib.redirect_stdout(sys.stderr):  # the exporter narrates; stdout is for the verdict
-        export_s2mel(_stand_in(model, cfg), str(folder))
+        export_s2mel(types.SimpleNamespace(s2mel=model, semantic_codec=s2mel.semantic_codec), str(folder))
     return folder
 
 
@@ -129,16 +111,14 @@ def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
     lr = session("s2mel_ref")
     prompt_mel = given["frontend/mel/out"]
     tp = prompt_mel.shape[-1]
-    target_content = given[TARGET_IN]
-    tt = cfg.s2mel.target_frames(target_content.shape[1])
+    codes, latent = ref.read(CODES).astype(np.int64), ref.read(LATENT).astype(np.float32)
     tensors: dict[str, np.ndarray] = {}
     prompt_cond = lr.run(None, {"s_ref": given["inputs/prompt_content"],
                                 "ref_target_lengths": np.array([tp], dtype=np.int64)})[0]
-    cond = lr.run(None, {"s_ref": target_content, "ref_target_lengths": np.array([tt], dtype=np.int64)})[0]
-    tensors["lr.prompt.out"], tensors["lr.target.out"] = prompt_cond, cond
+    tensors["lr.prompt.out"] = prompt_cond
 
-    port = IndexTTSInfer.__new__(IndexTTSInfer)  # no model folder: only its CFM loop is used
-    port.s2mel_gen = _Fixed(cond)
+    port = IndexTTSInfer.__new__(IndexTTSInfer)  # no model folder: only its s2mel path and CFM loop are used
+    port.s2mel_gen = _Kept(session("s2mel_gen"))
     port.dit_step = _Recorder(session("dit_step"), tensors)
     noise = given["cfm/seg_00/noise"]
     drawn = []
@@ -153,15 +133,15 @@ def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
     np.random.randn = recorded_noise
     try:
         mel = port._s2mel_inference(
-            mel_codes=np.zeros((1, target_content.shape[1]), dtype=np.int64),
-            latent=np.zeros((1, target_content.shape[1], 1280), dtype=np.float32),
-            prompt_condition=prompt_cond, ref_mel=prompt_mel, style=given["style/style"],
+            mel_codes=codes, latent=latent, prompt_condition=prompt_cond, ref_mel=prompt_mel,
+            style=given["style/style"],
             n_steps=cfg.cfm.steps, cfg_rate=cfg.cfm.cfg_rate,
         )
     finally:
         np.random.randn = real_randn
     if len(drawn) != 1:
         raise RuntimeError("the port did not draw its noise exactly once; cannot inject the recorded noise")
+    tensors["lr.target.out"] = port.s2mel_gen.out
     tensors["mel"] = mel
     return tensors
 

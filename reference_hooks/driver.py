@@ -19,27 +19,34 @@ from harness.configs import PipelineConfig
 from harness.detail import Detail
 from harness.pipeline import chain
 from harness.trace import Trace, TraceWriter
-from reference_hooks import cfm, frontend, inputs, s2mel, style, vocoder
+from reference_hooks import cfm, frontend, gpt, inputs, s2mel, style, vocoder
 from reference_hooks.recorder import Recorder
 from reference_hooks.upstream import UpstreamSource
 from reference_hooks.weights import seeded_from
 
-RUNNERS = {"inputs": inputs.run, "frontend": frontend.run, "style": style.run, "s2mel": s2mel.run, "cfm": cfm.run,
-           "vocoder": vocoder.run}
-BUILDERS = {"style": style.build, "s2mel": s2mel.build, "cfm": cfm.build, "vocoder": vocoder.build}
+RUNNERS = {"inputs": inputs.run, "frontend": frontend.run, "style": style.run, "gpt": gpt.run, "s2mel": s2mel.run,
+           "cfm": cfm.run, "vocoder": vocoder.run}
+BUILDERS = {"style": style.build, "gpt": gpt.build, "s2mel": s2mel.build, "cfm": cfm.build, "vocoder": vocoder.build}
 #: per part with weights: its upstream module (random init), the prefix of its names, buffers kept as computed,
-#: and optionally the part's own adjustment of the drawn values (weights, part config) -> weights
+#: and optionally the part's own adjustment of the drawn values (weights, part config) -> weights; or a function
+#: (part config, seed) -> weights, for a part with its own scales or several modules
 SEEDED = {"style": (style.unbuilt_module, style.PREFIX, ()),
-          "s2mel": (s2mel.unbuilt_module, s2mel.PREFIX, ()),
+          "gpt": gpt.seeded, "s2mel": s2mel.seeded,
           "cfm": (cfm.unbuilt_module, "cfm", ("freqs", "input_pos")),
           "vocoder": (vocoder.unbuilt_module, vocoder.PREFIX, (".filter",), vocoder.seeded_levels)}
 #: parts whose seeded values follow their own rule (CAMPPlus: valid batch-norm running statistics)
 GENERATORS = {"style": style.generate}
+#: stages a float64 run of the noise floors is handed besides the recorded inputs and draws: the sampled path
+#: (the GPT's candidates), so rounding cannot send it down other beams at a near tie
+FOLLOWED = ("gpt/seg_{seg}/token_{token}/candidates",)
 
 
 def seeded_weights(config: PipelineConfig, part: str, seed: int) -> dict[str, np.ndarray]:
     """A part's seeded checkpoint: upstream's parameter names and shapes, our generator's values."""
-    make, prefix, keep, *adjust = SEEDED[part]
+    entry = SEEDED[part]
+    if callable(entry):
+        return entry(config.part(part), seed)
+    make, prefix, keep, *adjust = entry
     kw = {"generator": GENERATORS[part]} if part in GENERATORS else {}
     weights = seeded_from(make(config.part(part)), prefix, seed, keep, **kw)
     return adjust[0](weights, config.part(part)) if adjust else weights
@@ -54,9 +61,12 @@ def build_parts(config: PipelineConfig, weights: dict[str, dict[str, np.ndarray]
 
 def run_parts(models: dict[str, object], config: PipelineConfig, given: dict, recorder: Recorder,
               parts=stages.PARTS, source: inputs.Source | None = None) -> dict:
+    followed = [stages.StageSpec(t, "").regex for t in FOLLOWED]
+
     def run_part(part, part_inputs):
         model = source if part.name == "inputs" else models.get(part.name)
-        return RUNNERS[part.name](model, config.part(part.name), part_inputs, recorder)
+        path = {p: v for p, v in given.items() if p.startswith(part.name + "/") and any(r.match(p) for r in followed)}
+        return RUNNERS[part.name](model, config.part(part.name), {**part_inputs, **path}, recorder)
 
     return chain(parts, run_part, given)
 
@@ -67,17 +77,19 @@ def provenance(config: PipelineConfig, upstream: UpstreamSource, source: inputs.
         "implementation": "upstream", **upstream.as_dict(), "torch_version": torch.__version__,
         "config": config.name, "config_json": config.to_dict(), "config_digest": config.digest(),
         "checkpoint": checkpoint, "checkpoint_digest": checkpoint.get("digest"), "seed": source.seed,
-        "speaker": str(source.speaker), "segments": source.segments, "inputs_digest": source.digest(),
+        "speaker": str(source.speaker), "text": source.text, "inputs_digest": source.digest(),
         "dtype": str(dtype).replace("torch.", ""), "threads": torch.get_num_threads(), "detail": detail.to_json(),
         "command": " ".join(sys.argv), "pid": os.getpid(),
     }
 
 
 def given_from(trace: Trace, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """A trace's recorded inputs and draws, cast to `dtype` (a float64 run replays the float32 run's)."""
+    """A trace's recorded inputs and draws, and the path it sampled, cast to `dtype` (a float64 run replays the
+    float32 run's)."""
+    followed = [stages.StageSpec(t, "").regex for t in FOLLOWED]
     out = {}
     for info in trace.stages():
-        if stages.is_given(info.path):
+        if stages.is_given(info.path) or any(r.match(info.path) for r in followed):
             t = torch.from_numpy(trace.read(info.path))
             out[info.path] = t.to(dtype) if t.is_floating_point() else t
     return out

@@ -1,5 +1,6 @@
-"""The inputs part on the reference side: the speaker recording as the file holds it, and the seeded
-stand-ins of the parts still to come (content features of the speaker and of the text).
+"""The inputs part on the reference side: the text, the speaker recording as the file holds it, and the
+seeded stand-ins of the parts still to come (the speaker's content features, the semantic features the GPT
+conditions on).
 
 The recording is decoded as `librosa.load` decodes it (infer_v2.py:313; librosa/core/audio.py:176 and
 :201-225: `soundfile.SoundFile(path).read(frames=-1, dtype=float32)`, the same libsndfile call made here
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from harness.errors import UserError
-from harness.stages.inputs import InputsConfig
+from harness.stages.inputs import DEFAULT_TEXT, InputsConfig
 from reference_hooks.recorder import Recorder
 
 FIXTURE_WAV = Path(__file__).resolve().parent.parent / "fixtures" / "speaker.wav"
@@ -28,15 +29,16 @@ FIXTURE_WAV = Path(__file__).resolve().parent.parent / "fixtures" / "speaker.wav
 
 @dataclass(frozen=True)
 class Source:
-    """What the inputs are made from: the recording, the seed of the stand-ins, the number of segments."""
+    """What the inputs are made from: the recording, the seed of the stand-ins, the text to speak."""
 
     seed: int = 0
     speaker: Path = FIXTURE_WAV
-    segments: int = 1
+    text: str = DEFAULT_TEXT
 
     def digest(self) -> str:
         h = hashlib.sha256(self.speaker.read_bytes() if self.speaker.exists() else b"")
-        h.update(f"{self.seed}/{self.segments}".encode())
+        h.update(f"{self.seed}/".encode())
+        h.update(self.text.encode("utf-8"))
         return h.hexdigest()[:16]
 
 
@@ -86,18 +88,24 @@ def run(source: Source, config: InputsConfig, given: dict, recorder: Recorder) -
     """
     if given:
         return {path: recorder(path, value) for path, value in given.items()}
+    codepoints = torch.tensor([[ord(ch) for ch in source.text]], dtype=torch.int32).reshape(1, len(source.text))
+    out = {"inputs/text": recorder("inputs/text", codepoints, note="Unicode code points")}
     y, rate = read_recording(source.speaker)
-    out = {"inputs/speaker_wav": recorder("inputs/speaker_wav", torch.from_numpy(y), sample_rate=rate,
-                                          note=f"decoded from {source.speaker.name}, {y.shape[0]} channel(s)"),
-           "inputs/speaker_rate": recorder("inputs/speaker_rate", torch.tensor([rate], dtype=torch.int64))}
+    out["inputs/speaker_wav"] = recorder("inputs/speaker_wav", torch.from_numpy(y), sample_rate=rate,
+                                         note=f"decoded from {source.speaker.name}, {y.shape[0]} channel(s)")
+    out["inputs/speaker_rate"] = recorder("inputs/speaker_rate", torch.tensor([rate], dtype=torch.int64))
     # the speaker content stand-in: as many frames as semantic features of this much speech (at most 15 s)
     seconds = min(y.shape[1] / rate, 15.0)
     n_prompt = max(1, int(seconds * config.content_rate))
     g = np.random.default_rng(source.seed)
     stand_ins = {"inputs/prompt_content": g.standard_normal((1, n_prompt, config.content_channels))}
-    for seg in range(source.segments):
-        stand_ins[f"inputs/seg_{seg:02d}/target_content"] = g.standard_normal((1, config.target_codes,
-                                                                               config.content_channels))
+    # w2v-bert features of the recording (normalised layer 17: about unit scale), one frame per 20 ms; the
+    # emotion reference is the same recording loaded again through librosa at 16 kHz (infer_v2.py:385-402),
+    # which differs a little from the speaker's 16 kHz audio: a small perturbation of the same features
+    frames = max(4, int(seconds * config.semantic_rate))
+    spk = g.standard_normal((1, frames, config.semantic_channels))
+    stand_ins["inputs/spk_cond"] = spk
+    stand_ins["inputs/emo_cond"] = spk + 0.03 * g.standard_normal(spk.shape)
     for path, value in stand_ins.items():
         out[path] = recorder(path, torch.from_numpy(value.astype(np.float32)), note="seeded stand-in")
     return out

@@ -73,8 +73,9 @@ class Hooks:
     def forward(self, module: torch.nn.Module, fn) -> None:
         self._handles.append(module.register_forward_hook(fn))
 
-    def pre(self, module: torch.nn.Module, fn) -> None:
-        self._handles.append(module.register_forward_pre_hook(fn))
+    def pre(self, module: torch.nn.Module, fn, with_kwargs: bool = False) -> None:
+        """`fn(module, args)`, or `fn(module, args, kwargs)` with_kwargs (for modules called with keywords)."""
+        self._handles.append(module.register_forward_pre_hook(fn, with_kwargs=with_kwargs))
 
     def patch(self, owner: object, name: str, replacement) -> None:
         """Replace an attribute (a function upstream calls, a method hooks cannot see) until the run ends.

@@ -1,9 +1,13 @@
-"""Upstream's length regulator (`InterpolateRegulator`), built from our config, hooked, run as infer_v2 runs it.
+"""Upstream's length regulator (`InterpolateRegulator`), `gpt_layer` and the semantic codec's quantizer, built
+from our config, hooked, run as infer_v2 runs them.
 
-Mirrors indextts2-inference 2.1.1: `s2mel/modules/commons.py:376-393` (MyModel builds the regulator from
-config.yaml's `s2mel.length_regulator`), `infer_v2.py:361,368-370` (the prompt half: ylens = the speaker
-mel's frames, n_quantizers=3, f0=None) and `infer_v2.py:682-686` (the target half: ylens =
-(code_lens * 1.72).long()). Declared in `harness/stages/s2mel.py`.
+Mirrors indextts2-inference 2.1.1: `s2mel/modules/commons.py:376-402` (MyModel builds the regulator from
+config.yaml's `s2mel.length_regulator`, and `gpt_layer` = Linear(1280, 256), Linear(256, 128),
+Linear(128, 1024)), `utils/maskgct/models/codec/kmeans/repcodec_model.py:127-137` (RepCodec's quantizer: one
+factorized VQ, l2-normalised, the codec's hidden size and codebook), `infer_v2.py:361,368-370` (the prompt
+half: ylens = the speaker mel's frames, n_quantizers=3, f0=None) and `infer_v2.py:678-686` (the target half:
+gpt_layer(latent) + vq2emb(codes), ylens = (code_lens * 1.72).long(), code_lens as :638-648 count them).
+Declared in `harness/stages/s2mel.py`.
 """
 from __future__ import annotations
 
@@ -13,14 +17,33 @@ import numpy as np
 import torch
 
 from harness import stages
-from harness.stages.s2mel import PROMPT, TARGET, S2MelConfig
+from harness.errors import UserError
+from harness.stages.s2mel import PROMPT, SEG, TARGET, S2MelConfig
 from reference_hooks.recorder import Recorder, hooked
 from reference_hooks.upstream import import_module
-from reference_hooks.weights import load_into
+from reference_hooks.weights import generate
 
-TARGET_IN = "inputs/seg_{seg}/target_content"
 PROMPT_MEL = "frontend/mel/out"  # ref_mel (infer_v2.py:360)
+CODES, LATENT = "gpt/seg_{seg}/codes", "gpt/seg_{seg}/latent/out"
 PREFIX = "length_regulator"
+STOP_CODE = 8193  # gpt.stop_mel_token (config.yaml), what infer_v2.py:638-648 cuts at
+
+
+class S2Mel(torch.nn.Module):
+    """The modules of this part under the names upstream gives their parameters (s2mel.pth's `net.<module>`,
+    the semantic codec's checkpoint under `semantic_codec.`)."""
+
+    def __init__(self, config: S2MelConfig):
+        super().__init__()
+        self.length_regulator = unbuilt_module(config)
+        self.gpt_layer = torch.nn.Sequential(torch.nn.Linear(config.gpt_dim, 256), torch.nn.Linear(256, 128),
+                                             torch.nn.Linear(128, config.lr_in_channels))
+        self.semantic_codec = torch.nn.Module()
+        self.semantic_codec.quantizer = import_module(
+            "utils.maskgct.models.codec.amphion_codec.quantize.residual_vq").ResidualVQ(
+            input_dim=config.lr_in_channels, num_quantizers=1, codebook_size=config.codec_codebook_size,
+            codebook_dim=config.codec_codebook_dim, quantizer_type="fvq", quantizer_dropout=0.0, commitment=0.15,
+            codebook_loss_weight=1.0, use_l2_normlize=True)
 
 
 def unbuilt_module(config: S2MelConfig) -> torch.nn.Module:
@@ -32,11 +55,21 @@ def unbuilt_module(config: S2MelConfig) -> torch.nn.Module:
     )
 
 
-def build(config: S2MelConfig, weights: dict[str, np.ndarray], dtype: torch.dtype) -> torch.nn.Module:
-    """The regulator with our weights loaded, in `dtype`, in eval mode."""
-    model = unbuilt_module(config)
-    load_into(model, weights, PREFIX, dtype)
-    return model.eval()
+def seeded(config: S2MelConfig, seed: int) -> dict[str, np.ndarray]:
+    """Seeded weights of every module of the part, by upstream name."""
+    return generate({k: tuple(v.shape) for k, v in S2Mel(config).state_dict().items()}, seed)
+
+
+def build(config: S2MelConfig, weights: dict[str, np.ndarray], dtype: torch.dtype) -> S2Mel:
+    """The part's modules with our weights loaded (every key present with its shape), in `dtype`, eval."""
+    model = S2Mel(config)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(weights))
+    wrong = sorted(k for k in own if k in weights and tuple(np.shape(weights[k])) != tuple(own[k].shape))
+    if missing or wrong:
+        raise UserError(f"checkpoint does not fit upstream's s2mel modules: missing {missing[:3]} wrong shape {wrong[:3]}")
+    model.load_state_dict({k: torch.from_numpy(np.asarray(weights[k])) for k in own}, strict=True)
+    return model.to(dtype).eval()
 
 
 def _hook(hooks, lr, recorder: Recorder, where: dict) -> None:
@@ -79,21 +112,33 @@ def attach(hooks, lr: torch.nn.Module, recorder: Recorder) -> None:
     _hook(hooks, lr, recorder, where)
 
 
-def run(model: torch.nn.Module, config: S2MelConfig, given: dict[str, torch.Tensor], recorder: Recorder
+def code_length(codes: torch.Tensor) -> int:
+    """infer_v2.py:638-646 for B = 1: the index of the first stop code, else the number of codes."""
+    hit = (codes[0] == STOP_CODE).nonzero(as_tuple=False)
+    return int(hit[0][0]) if hit.numel() else codes.shape[-1]
+
+
+def run(model: S2Mel, config: S2MelConfig, given: dict[str, torch.Tensor], recorder: Recorder
         ) -> dict[str, torch.Tensor]:
     out, where = {}, {"at": PROMPT}
+    lr = model.length_regulator
     with torch.inference_mode(), hooked() as hooks:
         if recorder.hooking:
-            _hook(hooks, model, recorder, where)
+            _hook(hooks, lr, recorder, where)
+            hooks.forward(model.gpt_layer, lambda _m, _a, y: recorder(where["at_seg"] + "/gpt_layer", y))
         if "inputs/prompt_content" in given:
             # infer_v2:361,368-370: ref_target_lengths = ref_mel.size(2); prompt_condition = lr(S_ref, ...)[0]
             frames = given[PROMPT_MEL].shape[-1]
-            out[PROMPT + "/out"] = model(given["inputs/prompt_content"], ylens=torch.LongTensor([frames]),
-                                         n_quantizers=3, f0=None)[0]
-        for seg in stages.segments_in(given, TARGET_IN):
-            content = given[stages.seg_path(TARGET_IN, seg)]
-            where["at"] = stages.seg_path(TARGET, seg)
-            # infer_v2:682-686: target_lengths = (code_lens * 1.72).long(); cond = lr(S_infer, ...)[0]
-            ylens = (torch.LongTensor([content.shape[1]]) * config.code_to_frame).long()
-            out[where["at"] + "/out"] = model(content, ylens=ylens, n_quantizers=3, f0=None)[0]
+            out[PROMPT + "/out"] = lr(given["inputs/prompt_content"], ylens=torch.LongTensor([frames]),
+                                      n_quantizers=3, f0=None)[0]
+        for seg in stages.segments_in(given, CODES):
+            codes, latent = given[stages.seg_path(CODES, seg)], given[stages.seg_path(LATENT, seg)]
+            where["at_seg"], where["at"] = stages.seg_path(SEG, seg), stages.seg_path(TARGET, seg)
+            code_lens = torch.LongTensor([code_length(codes)])
+            latent = model.gpt_layer(latent)  # infer_v2.py:678
+            s_infer = model.semantic_codec.quantizer.vq2emb(codes.unsqueeze(1))  # :679
+            s_infer = recorder(where["at_seg"] + "/vq2emb", s_infer.transpose(1, 2))  # :680
+            s_infer = recorder(where["at_seg"] + "/s_infer", s_infer + latent)  # :681
+            target_lengths = (code_lens * config.code_to_frame).long()  # :682
+            out[where["at"] + "/out"] = lr(s_infer, ylens=target_lengths, n_quantizers=3, f0=None)[0]  # :684-686
     return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_hooks.weights import _rng
+from reference_hooks.weights import rng_for as _rng
 from reference_hooks.weights import generate as generic
 
 #: (name fragment, variance of the BN's input) in forward order; names are upstream's CAMPPlus names

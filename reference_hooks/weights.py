@@ -23,7 +23,8 @@ from harness.files import input_file
 GENERATOR_VERSION = 3
 
 
-def _rng(seed: int, name: str) -> np.random.Generator:
+def rng_for(seed: int, name: str) -> np.random.Generator:
+    """The generator of one parameter: keyed by (seed, name), so it does not depend on the other parameters."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
@@ -42,7 +43,7 @@ def generate(shapes: dict[str, tuple[int, ...]], seed: int, keep: dict[str, np.n
         if name in keep:
             out[name] = np.asarray(keep[name])
             continue
-        g = _rng(seed, name)
+        g = rng_for(seed, name)
         leaf = name.rsplit(".", 1)[-1]
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
         if leaf == "weight_g":

@@ -48,8 +48,11 @@ def test_every_dit_stage_of_every_step_and_half_is_compared(comparison, tiny_run
 def test_local_error_is_zero(comparison):
     # Each stage fed the reference's inputs: our float32 code against the float32 reference. Measured: 0 at
     # every stage (the same operations in the same order, see test_reimpl_vs_upstream_modules.py); the
-    # rule would allow 5 noise floors (harness/tolerance.py).
-    worst = max(comparison.results, key=lambda r: r.local.rmse)
+    # rule would allow 5 noise floors (harness/tolerance.py). The sampler's decisions cannot be taught (they
+    # need every beam row): they alone are judged free-running.
+    untaught = {r.path.rsplit("/", 1)[-1] for r in comparison.results if r.local is None}
+    assert untaught == {"candidates", "beams", "row", "code"}
+    worst = max((r for r in comparison.results if r.local is not None), key=lambda r: r.local.rmse)
     assert worst.local.rmse == 0, worst.label
 
 
@@ -70,23 +73,32 @@ def test_floors_are_upstreams_float32_noise(comparison):
 
 
 def test_noise_was_drawn_by_upstream_and_recorded(tiny_run):
+    # two text segments: per segment the CFM's start noise and one multinomial per generated code (16)
     with Trace(tiny_run.reference) as ref:
-        assert ref.provenance["draws"] == "recorded: 1 draw(s) made by upstream"
+        assert ref.provenance["draws"] == "recorded: 34 draw(s) made by upstream"
         assert ref.provenance["reference_version"] == "indextts2-inference==2.1.1"
         checks = ref.provenance["derived_checks"]
-        assert len(checks) == 25 and all(v.startswith("ok: equals ") for v in checks.values())
+        x_next = {p: m for p, m in checks.items() if p.endswith("/x_next")}
+        assert len(x_next) == 2 * 25 and all(v.startswith("ok: equals ") for v in x_next.values())
+        positions = {p: m for p, m in checks.items() if p.endswith("/position")}
+        assert len(positions) == 2 * 16 and all(v.startswith("ok: ") for v in positions.values())
 
 
 def test_full_config_passes_at_real_size():
-    """The real-size architecture (103.7 M parameters, random), one ODE step: every stage on the floor.
+    """The real-size architecture (103.7 M parameters in s2mel and the CFM, random), one ODE step: every stage on
+    the floor.
 
     The 25-step run (`harness compare --stage dit --config full`, about 4 minutes) passes too; one step
-    keeps CI short while running every real-size stage once.
+    keeps CI short while running every real-size stage of s2mel and the CFM once. The GPT runs at its tiny size
+    here: at real size (866 M parameters) it runs in `make bench`.
     """
-    from harness.commands import models
-    from harness.configs import FULL
+    import dataclasses
 
-    run = models.ensure(FULL.with_(steps=1), seed=0, log=lambda *_: None)
+    from harness.commands import models
+    from harness.configs import FULL, TINY
+
+    config = dataclasses.replace(FULL.with_(steps=1), gpt=TINY.gpt)
+    run = models.ensure(config, seed=0, log=lambda *_: None)
     with open_traces(**run.roles()) as traces:
         c = compare_traces(traces)
     assert c.passed, c.first_divergence.label

@@ -20,7 +20,7 @@ def _harness(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-@pytest.mark.parametrize("part", ["frontend", "style", "s2mel", "cfm", "vocoder"])
+@pytest.mark.parametrize("part", ["frontend", "style", "gpt", "s2mel", "cfm", "vocoder"])
 def test_a_part_replays_alone_from_a_trace(tmp_path, tiny_short_run, part):
     out = tmp_path / f"{part}.h5"
     proc = _harness("replay", str(tiny_short_run.reference), "--part", part, "--teacher-forced", "-o", str(out))
@@ -30,17 +30,26 @@ def test_a_part_replays_alone_from_a_trace(tmp_path, tiny_short_run, part):
         assert parts == {part} and t.provenance["part"] == part
     with open_traces(tiny_short_run.reference, out, out) as traces:
         c = compare_traces(traces, stage=part)
-    assert c.passed and all(r.local is not None and r.local.rmse == 0 for r in c.results)
+    taught = [r for r in c.results if r.status != "missing"]
+    assert c.passed and all(r.local is not None and r.local.rmse == 0 for r in taught)
+    # teacher forcing cannot make the GPT sampler's decisions (they need every beam row): they alone are absent
+    untaught = {r.path.rsplit("/", 1)[-1] for r in c.results if r.status == "missing"}
+    assert untaught == ({"candidates", "beams", "row", "code"} if part == "gpt" else set())
 
 
 def test_default_detail_keeps_internals_of_the_first_and_last_step_only(tiny_short_run):
     with Trace(tiny_short_run.reference) as ref:
         paths = [s.path for s in ref.stages()]
-        assert Detail.from_json(ref.provenance["detail"]) == Detail("default", (("step", 2),))
+        # the last token is the cap: random weights never draw the stop code
+        assert Detail.from_json(ref.provenance["detail"]) == Detail("default", (("step", 2), ("token", 15)))
     for step in range(3):
         here = f"cfm/seg_00/step_{step:02d}"
         assert f"{here}/dit/velocity" in paths and f"{here}/x_next" in paths  # boundaries: every step
         assert (f"{here}/dit/block_00/attn_out" in paths) == (step in (0, 2))  # internals: first and last
+    for token in range(16):
+        here = f"gpt/seg_01/token_{token:04d}"
+        assert f"{here}/logits" in paths and f"{here}/code" in paths  # boundaries: every token
+        assert (f"{here}/penalized" in paths) == (token in (0, 15))  # internals: first and last
 
 
 def test_floors_are_stored_for_every_compared_stage(tiny_short_run):

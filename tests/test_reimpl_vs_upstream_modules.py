@@ -2,8 +2,9 @@
 
 Both sides run their parts through the same entry points the capture and the replay use
 (`reference_hooks.driver.run_parts`, `reimpl.driver.run_parts`), chained by the one shared glue
-(`harness.pipeline.chain`). Upstream runs under the project's own hooks with an in-memory writer; ours
-runs with a tap that keeps every stage. Both sides must name the same stages in the same order, and agree
+(`harness.pipeline.chain`). Upstream runs under the project's own hooks with an in-memory writer, drawing
+its own random numbers (the GPT's multinomial noise, the CFM's start noise); ours runs with a tap that keeps
+every stage, given upstream's recorded draws. Both sides must name the same stages in the same order, and agree
 bit for bit: same torch, same CPU, same operations in the same order (weight norm by torch's own op, the
 RoPE table by torch.polar, the float32 islands of RMSNorm, RoPE and the time sinusoid; in the front end the
 resampler's float32 phase term, librosa's doubly rounded float32 mel basis, the float32 Kaldi mel banks).
@@ -22,8 +23,7 @@ import torch
 from harness.configs import TINY
 from harness.detail import Detail
 
-CFG = TINY.with_(steps=3)
-CODES = (17, 9)  # target codes per text segment
+CFG = TINY.with_(steps=3, gpt__max_tokens=6)
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "speaker.wav"
 
 
@@ -46,19 +46,28 @@ def _recording(kind: str) -> tuple[np.ndarray, int]:
 
 
 def _given(kind: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The pipeline's inputs (the default text: two segments, so the vocoder's join runs) and the CFM's start
+    noise of each (random weights never draw the stop code: every segment has max_tokens codes). The GPT's
+    draws are upstream's own."""
+    from harness.stages.inputs import DEFAULT_TEXT
+
     y, rate = _recording(kind)
     g = torch.Generator().manual_seed(1)
     c = CFG.inputs.content_channels
     frames = CFG.frontend.loaded_samples(y.shape[1], rate) // CFG.frontend.hop_length
+    spk = torch.randn(1, 40, CFG.inputs.semantic_channels, generator=g)
     x = {
+        "inputs/text": torch.tensor([[ord(ch) for ch in DEFAULT_TEXT]], dtype=torch.int32),
         "inputs/speaker_wav": torch.from_numpy(y),
         "inputs/prompt_content": torch.randn(1, 40, c, generator=g),
+        "inputs/spk_cond": spk,
+        "inputs/emo_cond": spk + 0.03 * torch.randn(spk.shape, generator=g),
     }
-    for seg, codes in enumerate(CODES):
-        total = frames + CFG.s2mel.target_frames(codes)
-        x[f"inputs/seg_{seg:02d}/target_content"] = torch.randn(1, codes, c, generator=g)
+    total = frames + CFG.s2mel.target_frames(CFG.gpt.max_tokens)
+    for seg in range(2):
         x[f"cfm/seg_{seg:02d}/noise"] = torch.randn(1, CFG.cfm.in_channels, total, generator=g)
-    return {**{k: v.to(dtype) for k, v in x.items()}, "inputs/speaker_rate": torch.tensor([rate])}
+    return {**{k: v.to(dtype) if v.is_floating_point() else v for k, v in x.items()},
+            "inputs/speaker_rate": torch.tensor([rate])}
 
 
 def _upstream(weights: dict, given: dict, dtype: torch.dtype) -> list[tuple[str, np.ndarray]]:
@@ -69,31 +78,39 @@ def _upstream(weights: dict, given: dict, dtype: torch.dtype) -> list[tuple[str,
     load_upstream()
     writer = MemoryWriter()
     recorder = Recorder(writer, Detail("full"))
+    torch.manual_seed(0)  # upstream draws the GPT's and the CFM's noise from the global generator
     driver.run_parts(driver.build_parts(CFG, weights, dtype), CFG, dict(given), recorder)
     assert recorder.checks and all(v.startswith("ok") for v in recorder.checks.values()), recorder.checks
     return writer.items
 
 
-def _ours(weights: dict, given: dict, dtype: torch.dtype) -> list[tuple[str, np.ndarray]]:
+def _ours(weights: dict, given: dict, dtype: torch.dtype, draws: dict[str, torch.Tensor]
+          ) -> list[tuple[str, np.ndarray]]:
     from reimpl import driver
     from reimpl.tap import MemoryTap
 
     tap = MemoryTap()
-    driver.run_parts(driver.load_part_params(weights, dtype), CFG, dict(given), tap)
+    driver.run_parts(driver.load_part_params(weights, dtype), CFG, {**given, **draws}, tap)
     return tap.items
 
 
 @pytest.mark.parametrize("kind", ["mono-22050", "stereo-32000"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_every_stage_is_bit_identical_to_upstream(dtype, kind):
+    from harness import stages
+
     weights = _weights()
     given = _given(kind, dtype)
-    upstream, ours = _upstream(weights, given, dtype), _ours(weights, given, dtype)
+    upstream = _upstream(weights, given, dtype)
+    draws = {p: torch.from_numpy(v) for p, v in upstream if stages.find_spec(p).draw and p.startswith("gpt/")}
+    ours = _ours(weights, given, dtype, draws)
 
     assert [p for p, _ in ours] == [p for p, _ in upstream]
     paths = [p for p, _ in ours]
     assert len(ours) > 240 and "frontend/mel/filtered" in paths and "style/campplus/block_02/layer_15" in paths
     assert any(p.endswith("/final_layer/modulated") for p in paths)
+    assert {p for p in paths if p.endswith("/codes")} == {"gpt/seg_00/codes", "gpt/seg_01/codes"}
+    assert any(p.endswith("/s_infer") for p in paths) and any(p.startswith("gpt/emo_base/") for p in paths)
     # the vocoder of both segments, down to the internals of its first and last AMP block, then the join
     for seg in ("seg_00", "seg_01"):
         assert {f"vocoder/{seg}/resblock_00/layer_2/act2/snake", f"vocoder/{seg}/resblock_17/layer_0/conv1",
@@ -101,7 +118,7 @@ def test_every_stage_is_bit_identical_to_upstream(dtype, kind):
     assert paths[-2:] == ["vocoder/wav", "vocoder/int16"]
     for (path, mine), (_, theirs) in zip(ours, upstream):
         assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, path
-        assert np.array_equal(mine, theirs), (path, float(np.abs(mine - theirs).max()))
+        assert np.array_equal(mine, theirs), (path, float(np.abs(mine.astype(float) - theirs.astype(float)).max()))
     by = dict(ours)
     segs = [by[f"vocoder/seg_{k:02d}/wav"] for k in range(2)]
     gap = CFG.vocoder.silence_samples

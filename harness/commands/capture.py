@@ -63,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
     weights, ckpt = models.weights_for(cfg, args.seed, args.checkpoints, args.reference_src)
     path = models.capture(cfg, weights, ckpt, out, seed=args.seed, reference_src=args.reference_src,
                           detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict,
-                          precisions=tuple(args.precision_floors), speaker=speaker)
+                          precisions=tuple(args.precision_floors), speaker=speaker, text=args.text)
     print(f"reference trace: {path}")
     return 0

@@ -8,6 +8,7 @@ from harness.configs import CONFIGS, PipelineConfig, get_config
 from harness.detail import LEVELS
 from harness.errors import UserError
 from harness.limits import MAX_SEED, MAX_STEPS
+from harness.stages.inputs import DEFAULT_TEXT
 
 #: the embedded default's speaker recording (fixtures/make_speaker.sh made it)
 FIXTURE_SPEAKER = Path(__file__).resolve().parents[2] / "fixtures" / "speaker.wav"
@@ -36,6 +37,8 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="a folder with real IndexTTS2 checkpoints (s2mel.pth); use with --config full")
     g.add_argument("--reference-src", type=Path, default=None,
                    help="a clone of the official index-tts repository to use instead of the installed package")
+    g.add_argument("--text", default=DEFAULT_TEXT,
+                   help=f"the text to speak (default: {DEFAULT_TEXT!r}, two segments on the tiny config)")
 
 
 def speaker_from(args: argparse.Namespace) -> Path:
@@ -47,6 +50,8 @@ def speaker_from(args: argparse.Namespace) -> Path:
 
 
 def config_from(args: argparse.Namespace) -> PipelineConfig:
+    if not args.text.strip():
+        raise UserError("--text is empty: upstream makes no segment of it (infer_v2.py:546) and has nothing to speak")
     cfg = get_config(args.config)
     if args.steps is not None:
         if not 1 <= args.steps <= MAX_STEPS:

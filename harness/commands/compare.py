@@ -28,6 +28,7 @@ from harness.errors import UserError
 from harness.limits import MAX_ROWS
 from harness.paths import reports_dir
 from harness.precision import CHOICES
+from harness.stages.inputs import DEFAULT_TEXT
 
 PIPED_ROWS = 40
 
@@ -78,6 +79,8 @@ def reproduce(args: argparse.Namespace) -> str:
                             ("--speaker", speaker)):
             if value is not None:
                 words += [flag, str(value)]
+        if args.text != DEFAULT_TEXT:
+            words += ["--text", args.text]
         for f in args.fault:
             words += ["--fault", f]
     return shlex.join(words)
@@ -99,6 +102,8 @@ def _name(args: argparse.Namespace, cfg=None) -> str:
         name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
     if args.tolerances or args.checkpoints or args.reference_src or args.candidate_dtype:  # beyond the words above
         name += "-" + hashlib.sha256(repr(options).encode()).hexdigest()[:8]
+    if args.text != DEFAULT_TEXT:
+        name += "-text" + hashlib.sha256(args.text.encode("utf-8")).hexdigest()[:8]
     return name
 
 
@@ -143,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         outputs = _outputs(args, _name(args, cfg))
         refuse_overlap(outputs, {"--tolerances": args.tolerances, "--speaker": speaker})
         paths = models.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
-                              faults=tuple(args.fault), detail=args.detail, speaker=speaker).roles()
+                              faults=tuple(args.fault), detail=args.detail, speaker=speaker,
+                              text=args.text).roles()
     with open_traces(**paths) as traces:
         comparison = compare_traces(traces, stage=args.stage, tolerances=tols, profile=args.candidate_dtype)
         rows = args.rows if args.rows is not None else (None if sys.stdout.isatty() else PIPED_ROWS)

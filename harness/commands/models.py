@@ -28,6 +28,7 @@ from harness.console import progress
 from harness.detail import for_config
 from harness.errors import UserError
 from harness.files import publish
+from harness.stages.inputs import DEFAULT_TEXT
 from harness.trace import Trace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +49,11 @@ class DefaultRun:
 
 
 def quiet_upstream() -> None:
-    """Upstream prints a tqdm bar per CFM call and warns about the old weight_norm API; neither is ours."""
+    """Upstream prints a tqdm bar per CFM call and warns about the old weight_norm API; transformers warns that
+    GPT2Config's default bos/eos ids (50256) are outside IndexTTS's vocabulary (they are never used: generate
+    is given its own). None of it is ours."""
     os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
 
@@ -150,10 +154,10 @@ def check_speaker(config: PipelineConfig, speaker: Path, reference_src: Path | N
     check(speaker, config.frontend, config.style)
 
 
-def source_for(seed: int, speaker: Path | None):
+def source_for(seed: int, speaker: Path | None, text: str = DEFAULT_TEXT):
     from reference_hooks.inputs import FIXTURE_WAV, Source
 
-    return Source(seed=seed, speaker=Path(speaker) if speaker is not None else FIXTURE_WAV)
+    return Source(seed=seed, speaker=Path(speaker) if speaker is not None else FIXTURE_WAV, text=text)
 
 
 def _check_derived(trace: Path, strict: bool, log) -> None:
@@ -186,10 +190,18 @@ def upstream_rejects(location: str | None):
         raise
 
 
+def check_text(config: PipelineConfig, weights: dict, text: str) -> None:
+    """Bad text is one line (exit 2) before anything runs: upstream makes no segment of it, or too many."""
+    from reference_hooks import gpt
+    from reference_hooks.gpt_weights import tokenizer_bytes
+
+    gpt.check_text(config.gpt, tokenizer_bytes(weights["gpt"]), text)
+
+
 def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, *, seed: int = 0,
             reference_src: Path | None = None, detail: str = "default", with_floors: bool = True,
             dtype: str = "float32", strict: bool = False, precisions: tuple[str, ...] = (), log=progress,
-            speaker: Path | None = None) -> Path:
+            speaker: Path | None = None, text: str = DEFAULT_TEXT) -> Path:
     """Capture upstream into `out`; with floors, run it again in float64 and ours in float64 teacher-forced,
     store every stage's floors in the trace, then publish it. `precisions` (float16, bfloat16): also run
     upstream under CPU autocast in each (as upstream runs its own fp16 mode) and store that run's error
@@ -199,7 +211,8 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
     from reference_hooks import driver
 
     upstream = load_upstream(reference_src)
-    source = source_for(seed, speaker)
+    check_text(config, weights, text)
+    source = source_for(seed, speaker, text)
     policy = for_config(detail, config)
     torch_dtype = torch.float64 if dtype == "float64" else torch.float32
     prov = driver.provenance(config, upstream, source, torch_dtype, checkpoint, policy)
@@ -269,15 +282,15 @@ def _mark_incomplete(path: Path, reason: str) -> None:
 
 def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
            faults: tuple[str, ...] = (), detail: str = "default", log=progress, replays: bool = True,
-           speaker: Path | None = None) -> DefaultRun:
-    """The embedded default (or another --speaker recording): capture the reference (with floors) and replay
-    it, reusing whatever is cached.
+           speaker: Path | None = None, text: str = DEFAULT_TEXT) -> DefaultRun:
+    """The embedded default (or another --speaker recording or --text): capture the reference (with floors) and
+    replay it, reusing whatever is cached.
 
     `replays=False` stops after the capture (all another port's comparison needs)."""
     import torch
 
     upstream = load_upstream(reference_src)
-    source = source_for(seed, speaker)
+    source = source_for(seed, speaker, text)
     check_speaker(config, source.speaker, reference_src)
     weights, ckpt = weights_for(config, seed, checkpoints, reference_src)
     code = source_digest("reference_hooks", "reimpl", *TRACE_CODE)
@@ -288,7 +301,7 @@ def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = Non
     if not reference.exists():
         log(f"capturing upstream ({config.name}, {config.cfm.steps} steps, detail {detail}) -> {reference}")
         capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail, log=log,
-                speaker=source.speaker)
+                speaker=source.speaker, text=source.text)
     cache.touch(folder)
     if replays:
         tag = key(sorted(faults))

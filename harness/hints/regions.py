@@ -44,7 +44,7 @@ def _confined_along(case: Case, name: str) -> Hint | None:
             return None
         idx = np.sort(order[:k])
     share = float(energy[idx].sum() / total)
-    word = {"T": "frames", "S": "samples", "C": "channels"}.get(name, f"{name} positions")
+    word = {"T": "frames", "S": "samples", "C": "channels", "V": "vocabulary ids"}.get(name, f"{name} positions")
     edge = ""
     if idx[0] == 0 and idx[-1] == len(idx) - 1:
         edge = " (the start: padding, a prompt region?)"
@@ -60,7 +60,7 @@ def _confined_along(case: Case, name: str) -> Hint | None:
 
 def confined(case: Case) -> Hint | None:
     best = None
-    for name in ("T", "S", "C"):
+    for name in ("T", "S", "C", "V"):
         h = _confined_along(case, name)
         if h is not None and (best is None or h.explained > best.explained):
             best = h

@@ -1,8 +1,12 @@
 """The `s2mel` part: the length regulator, content features at the code rate -> a condition per mel frame.
 
 It runs once on the speaker's content (the prompt half, infer_v2's `_get_speaker_conditioning`) and once
-per text segment on the generated content (the target half). Homes: `reference_hooks/s2mel.py` (upstream's
-InterpolateRegulator, hooked), `reimpl/s2mel/` (ours, with the faults' switch points).
+per text segment on the generated content (the target half, infer_v2.py:678-686): the GPT's latent through
+`gpt_layer` (1280 -> 256 -> 128 -> 1024), plus the semantic codec's embedding of the codes
+(`semantic_codec.quantizer.vq2emb`), at (code count x 1.72) frames. The gpt_layer and the codec quantizer
+are s2mel's parameters here (upstream keeps gpt_layer in s2mel.pth, the quantizer in the semantic codec's
+checkpoint), named as upstream names them. Homes: `reference_hooks/s2mel.py` (upstream's modules, hooked),
+`reimpl/s2mel/` (ours, with the faults' switch points).
 """
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ class S2MelConfig(PartConfig):
     lr_sampling_ratios: tuple[int, ...] = (1, 1, 1, 1)
     lr_codebook_size: int = 2048
     code_to_frame: float = 1.72
+    codec_codebook_size: int = 8192  # semantic_codec.codebook_size (config.yaml); its hidden size is lr_in_channels
+    codec_codebook_dim: int = 8
+    gpt_dim: int = 1280  # gpt_layer's input: the GPT's width (hard-wired upstream, commons.py:400-402)
 
     def target_frames(self, n_codes: int) -> int:
         """infer_v2's `(code_lens * 1.72).long()`: a float32 product, truncated (float64 differs for some lengths)."""
@@ -51,7 +58,14 @@ def _half(prefix: str) -> tuple[StageSpec, ...]:
                            group=prefix, input=source) for name, layout, doc, inner, source in _LR)
 
 
-STAGES = _half(PROMPT) + _half(TARGET)
+SEG = "s2mel/seg_{seg}"
+
+STAGES = _half(PROMPT) + (
+    StageSpec(SEG + "/gpt_layer", "B T C", group=TARGET, doc="gpt_layer(latent): Linear 1280 -> 256 -> 128 -> 1024"),
+    StageSpec(SEG + "/vq2emb", "B T C", group=TARGET, detail=INTERNAL,
+              doc="semantic_codec.quantizer.vq2emb(codes), transposed: codebook then the weight-normed out_project"),
+    StageSpec(SEG + "/s_infer", "B T C", group=TARGET, doc="S_infer = vq2emb(codes) + gpt_layer(latent)"),
+) + _half(TARGET)
 
 FAULTS = (
     FaultSpec("s2mel.length_regulator.layer_norm",
@@ -66,7 +80,7 @@ PART = Part(
     name="s2mel",
     doc="the length regulator: content features -> a condition at the mel frame rate (prompt and target halves)",
     stages=STAGES,
-    consumes=("inputs/prompt_content", "frontend/mel/out", "inputs/seg_{seg}/target_content"),
+    consumes=("inputs/prompt_content", "frontend/mel/out", "gpt/seg_{seg}/codes", "gpt/seg_{seg}/latent/out"),
     produces=(PROMPT + "/out", TARGET + "/out"),
     config=S2MelConfig,
     faults=FAULTS,

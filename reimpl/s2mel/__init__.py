@@ -1,16 +1,18 @@
-"""Our s2mel part: the length regulator on the speaker's content (prompt half) and on each segment's
-generated content (target half), as infer_v2 calls it. Declared in `harness/stages/s2mel.py`."""
+"""Our s2mel part: the length regulator on the speaker's content (prompt half) and, per segment, on the GPT's
+content: gpt_layer(latent) + the codec's embedding of the codes (target half), as infer_v2 calls them.
+Declared in `harness/stages/s2mel.py`."""
 from __future__ import annotations
 
 import torch
 
 from harness import stages
-from harness.stages.s2mel import PROMPT, TARGET, S2MelConfig
+from harness.stages.s2mel import PROMPT, SEG, TARGET, S2MelConfig
 from reimpl.params import Params
+from reimpl.s2mel.content import gpt_layer, vq2emb
 from reimpl.s2mel.length_regulator import run_length_regulator
 
-TARGET_IN = "inputs/seg_{seg}/target_content"
 PROMPT_MEL = "frontend/mel/out"
+CODES, LATENT = "gpt/seg_{seg}/codes", "gpt/seg_{seg}/latent/out"
 
 
 def run(params: Params, config: S2MelConfig, given: dict[str, torch.Tensor], tap) -> dict[str, torch.Tensor]:
@@ -21,9 +23,13 @@ def run(params: Params, config: S2MelConfig, given: dict[str, torch.Tensor], tap
             frames = given[PROMPT_MEL].shape[-1]
             out[PROMPT + "/out"] = run_length_regulator(params, config, given["inputs/prompt_content"], frames,
                                                         PROMPT, tap)
-        for seg in stages.segments_in(given, TARGET_IN):
-            content = given[stages.seg_path(TARGET_IN, seg)]
-            at = stages.seg_path(TARGET, seg)
-            out[at + "/out"] = run_length_regulator(params, config, content, config.target_frames(content.shape[1]),
-                                                    at, tap)
+        for seg in stages.segments_in(given, CODES):
+            codes, latent = given[stages.seg_path(CODES, seg)], given[stages.seg_path(LATENT, seg)]
+            at = stages.seg_path(SEG, seg)
+            latent = tap(f"{at}/gpt_layer", gpt_layer(params, latent))
+            content = tap(f"{at}/vq2emb", vq2emb(params, codes))
+            content = tap(f"{at}/s_infer", content + latent)
+            target = stages.seg_path(TARGET, seg)
+            out[target + "/out"] = run_length_regulator(params, config, content, config.target_frames(codes.shape[1]),
+                                                        target, tap)
     return out
