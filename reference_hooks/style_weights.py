@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_hooks.weights import rng_for as _rng
+from reference_hooks.weights import rng_for
 from reference_hooks.weights import generate as generic
 
 #: (name fragment, variance of the BN's input) in forward order; names are upstream's CAMPPlus names
@@ -62,7 +62,7 @@ def generate(shapes: dict[str, tuple[int, ...]], seed: int, keep: dict | None = 
         if leaf == "num_batches_tracked":
             out[name] = np.zeros(shape, dtype=np.int64)  # upstream's initial value; unused in eval
             continue
-        g = _rng(seed, name)
+        g = rng_for(seed, name)
         if leaf == "running_mean":
             value = 0.1 * g.standard_normal(shape)
         else:
