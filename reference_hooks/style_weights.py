@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_hooks.weights import rng_for
 from reference_hooks.weights import generate as generic
+from reference_hooks.weights import rng_for
 
 #: (name fragment, variance of the BN's input) in forward order; names are upstream's CAMPPlus names
 _VARIANCE = (
