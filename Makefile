@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 compare: $(STAMP)
-	$(BIN)/harness compare --stage dit
+	$(BIN)/harness compare
 
 test: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
