@@ -45,9 +45,9 @@ class's object it hooks, and delete the `GIVEN` rows of the stages it now comput
 `inputs/prompt_content`; GPT: `inputs/seg_NN/target_content`, its sampling draws recorded by its installer as the
 CFM's noise is). The tests below need no change: they compare whatever the tables make both sides record.
 
-Runs in about 2-3 minutes on 2 cores once the layout (1 GB, a minute) and NeMo's compiled English grammar
-(about a minute) are cached; skipped, with the reason, when the `class` extra is not installed (`make setup`
-installs it).
+Runs in 70-100 s on 2 shared cores once the layout (1 GB, about a minute to write) and NeMo's compiled English
+grammar (about a minute) are cached (measured 69 s and 98 s; 124 s with the layout written first); skipped, with
+the reason, when the `class` extra is not installed (`make setup` installs it).
 """
 from __future__ import annotations
 
