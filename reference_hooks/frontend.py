@@ -17,11 +17,13 @@ Mirrors indextts2-inference 2.1.1 `IndexTTS2._get_speaker_conditioning` and `_ge
 A float64 run (the noise floor) takes torchaudio's documented `dtype=torch.float64` for Resample (its
 kernel is then computed and kept in float64), pre-fills the mel function's module-level caches (keyed by
 rate and device, not dtype) with librosa's float64 basis and a float64 Hann window for the run, and leaves
-out the `.float()` of :360. Declared in `harness/stages/frontend.py`.
+out the `.float()` of :360. `attach` puts the same taps on the unmodified IndexTTS2 class
+(tests/test_glue_equals_class.py). Declared in `harness/stages/frontend.py`.
 """
 from __future__ import annotations
 
 import inspect
+import sys
 
 import numpy as np
 import torch
@@ -42,6 +44,19 @@ class _TorchProxy:
 
     def __getattr__(self, name):
         return getattr(self._real, name)
+
+
+def patch_in(hooks, owner, dotted: str, replacement) -> None:
+    """Make `owner.a.b.c` (`dotted` = "a.b.c") resolve to `replacement` until `hooked()` ends: `owner.a` is
+    patched with a proxy of `a` whose `b` is a proxy of `a.b`, ...; every other attribute passes through.
+    Only lookups through `owner` see it (a function upstream calls by its module's global name)."""
+    head, *rest = dotted.split(".")
+
+    def proxied(obj, path):
+        name, *more = path
+        return _TorchProxy(obj, **{name: proxied(getattr(obj, name), more) if more else replacement})
+
+    hooks.patch(owner, head, proxied(getattr(owner, head), rest) if rest else replacement)
 
 
 def load_and_cut(recording: np.ndarray, native_sr: int, max_seconds: float, sr: int | None = None
@@ -118,3 +133,43 @@ def run(model, config: FrontendConfig, given: dict[str, torch.Tensor], recorder:
         emo, _ = load_and_cut(recording, native_sr, config.max_audio_seconds, sr=config.emo_load_sr)  # :391
         out["frontend/emo_wav_16k"] = recorder("frontend/emo_wav_16k", emo, sample_rate=config.emo_load_sr)
     return out
+
+
+def attach(hooks, tts, recorder: Recorder, config: FrontendConfig) -> None:
+    """Our stages of the front end that the unmodified IndexTTS2 class runs, observed where the class calls it:
+    - its `_load_and_cut_audio` method, wrapped on the instance: its output is frontend/wav for the speaker
+      (:350, no `sr`) and frontend/emo_wav_16k for the emotion path (:391, `sr=16000`); librosa.load's own
+      steps inside it (the decode at the file's rate, to_mono, soxr) are not observable there;
+    - `torchaudio.transforms.Resample` as infer_v2's module reaches it (:351-352): each module it builds is
+      hooked, named by its target rate;
+    - `self.mel_fn` (:360), wrapped on the instance (its output), with `_mel_taps` inside `mel_spectrogram`
+      while it runs."""
+    infer_v2 = sys.modules[type(tts).__module__]
+    load, mel_fn = tts._load_and_cut_audio, tts.mel_fn
+    signature = inspect.signature(load)
+    audio_mod = sys.modules[infer_v2.mel_spectrogram.__module__]
+    resample = infer_v2.torchaudio.transforms.Resample
+    by_rate = {22050: "frontend/wav_22k", config.sr_16k: "frontend/wav_16k"}  # :351's 22050 is hard-wired
+
+    def load_and_cut(*args, **kwargs):
+        sr = signature.bind(*args, **kwargs).arguments.get("sr")
+        if sr not in (None, config.emo_load_sr):
+            raise RuntimeError(f"_load_and_cut_audio called with sr={sr}: not a call of infer_v2.py:350 or :391")
+        audio, rate = load(*args, **kwargs)
+        recorder("frontend/wav" if sr is None else "frontend/emo_wav_16k", audio, sample_rate=rate)
+        return audio, rate
+
+    def observed_resample(*args, **kwargs):
+        module = resample(*args, **kwargs)
+        stage, rate = by_rate[module.new_freq], module.new_freq
+        hooks.forward(module, lambda _m, _a, out: recorder(stage, out, sample_rate=rate))
+        return module
+
+    def observed_mel(x):
+        with hooked() as inner:
+            _mel_taps(inner, audio_mod, recorder, config.sr)
+            return recorder(MEL + "/out", mel_fn(x))
+
+    hooks.patch(tts, "_load_and_cut_audio", load_and_cut)
+    patch_in(hooks, infer_v2, "torchaudio.transforms.Resample", observed_resample)
+    hooks.patch(tts, "mel_fn", observed_mel)

@@ -12,8 +12,9 @@ symlinks needed). What the class reads (indextts2-inference 2.1.1):
 - `nvidia/bigvgan_v2_22khz_80band_256x`: config.json and `bigvgan_generator.pt` = {"generator": state dict
   with weight norm} (s2mel/modules/bigvgan/bigvgan.py:384-449), weight norm removed after loading (:214).
 Sizes: w2v-bert keeps its hard-wired width 1024 and reads hidden_states[17] (infer_v2.py:270), so 18 layers
-(one more, so reading the wrong one shows) with a small feed-forward; BigVGAN is the shipped config at 128
-initial channels.
+(one more, so reading the wrong one shows) with a small feed-forward. CAMPPlus and BigVGAN are parts of ours
+(`style`, `vocoder`): their files hold the very weights our capture uses (`official_layout.PARTS_OF`), and
+BigVGAN's config.json is the shipped one with our vocoder config's fields put in (128 initial channels in tiny).
 """
 from __future__ import annotations
 
@@ -35,11 +36,6 @@ W2V_BERT = {"hidden_size": 1024, "num_hidden_layers": 18, "num_attention_heads":
 FEATURE_EXTRACTOR = {"feature_extractor_type": "SeamlessM4TFeatureExtractor", "feature_size": 80, "num_mel_bins": 80,
                      "padding_side": "right", "padding_value": 1.0, "processor_class": "Wav2Vec2BertProcessor",
                      "return_attention_mask": True, "sampling_rate": 16000, "stride": 2}
-BIGVGAN_CHANNELS = 128
-#: BigVGAN at unit gain doubles its signal in every upsampling stage and clips most samples; a trained vocoder
-#: keeps its residual branches and output small. With these factors on the drawn weight-norm gains, the tiny
-#: pipeline's output has an rms near 0.1 and nothing clipped.
-BIGVGAN_GAINS = {".convs2.": 0.3, "conv_post.": 0.05}
 
 
 def snapshot(hf_home: Path, repo_id: str, write_bytes) -> Path:
@@ -80,32 +76,31 @@ def semantic_codec(hf_home: Path, cfg, seed: int, write_bytes) -> None:
     write_bytes(snap / "semantic_codec" / "model.safetensors", safetensors_bytes(weights))
 
 
-def campplus(hf_home: Path, seed: int, write_bytes) -> None:
+def campplus(hf_home: Path, config, seed: int, write_bytes) -> None:
+    """The style part's seeded CAMPPlus (infer_v2.py:204 builds it at its defaults, whatever the config)."""
     snap = snapshot(hf_home, "funasr/campplus", write_bytes)
     model = import_module("s2mel.modules.campplus.DTDNN").CAMPPlus
-    weights = module_weights(lambda: model(feat_dim=80, embedding_size=192), "campplus", seed, None)
+    weights = module_weights(lambda: model(feat_dim=80, embedding_size=192), "campplus", seed, config)
     write_bytes(snap / "campplus_cn_common.bin", torch_bytes(as_torch(weights)))
 
 
-def bigvgan(hf_home: Path, cfg, seed: int, write_bytes) -> None:
-    """The wheel's own config.json at our width, and the generator's weights with weight norm."""
+def bigvgan(hf_home: Path, cfg, config, seed: int, write_bytes) -> None:
+    """The wheel's own config.json with our vocoder config's fields, and the vocoder part's seeded generator
+    weights, with weight norm (as the hub stores them)."""
     module = import_module("s2mel.modules.bigvgan.bigvgan")
     attr_dict = import_module("s2mel.modules.bigvgan.env").AttrDict
     snap = snapshot(hf_home, cfg.vocoder.name, write_bytes)
     shipped = json.loads((Path(module.__file__).parent / "config.json").read_text())
-    shipped["upsample_initial_channel"] = BIGVGAN_CHANNELS
+    shipped.update(config.vocoder.upstream_h())
     write_bytes(snap / "config.json", json_bytes(shipped))
     weights = module_weights(lambda: module.BigVGAN(attr_dict(copy.deepcopy(shipped)), use_cuda_kernel=False),
-                             "bigvgan", seed, None)
-    for name in weights:
-        factor = next((f for part, f in BIGVGAN_GAINS.items() if part in name), None)
-        if factor is not None and name.endswith("weight_g"):
-            weights[name] = weights[name] * np.float32(factor)
+                             "bigvgan", seed, config)
     write_bytes(snap / "bigvgan_generator.pt", torch_bytes({"generator": as_torch(weights)}))
 
 
-def write(hf_home: Path, cfg, seed: int, write_bytes) -> None:
+def write(hf_home: Path, cfg, config, seed: int, write_bytes) -> None:
+    """`cfg` is the layout's config.yaml as the class reads it, `config` our PipelineConfig."""
     w2v_bert(hf_home, seed, write_bytes)
     semantic_codec(hf_home, cfg, seed, write_bytes)
-    campplus(hf_home, seed, write_bytes)
-    bigvgan(hf_home, cfg, seed, write_bytes)
+    campplus(hf_home, config, seed, write_bytes)
+    bigvgan(hf_home, cfg, config, seed, write_bytes)

@@ -5,7 +5,7 @@
 from `model_dir`, and takes four models from the Hugging Face hub (written by `official_hub.py` into a cache
 folder that answers offline). Every tensor is ours:
 - the parts the project has take the very weights our capture uses (`driver.seeded_weights`, the same
-  config and seed): s2mel.pth's `length_regulator` and `cfm`;
+  config and seed): s2mel.pth's `length_regulator` and `cfm`, the hub's CAMPPlus and BigVGAN;
 - everything else is drawn by our generator keyed by name (`weights.generate`), its names and shapes taken
   from the module upstream builds from this config.yaml, buffers the module computes itself kept as computed.
   When a part lands in `driver.SEEDED`, its file takes that part's weights instead (`PARTS_OF`).
@@ -33,7 +33,7 @@ from reference_hooks.upstream import import_module
 from reference_hooks.weights import GENERATOR_VERSION, generate
 
 #: bump when what a layout holds changes, so cached layouts are made again
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 MANIFEST = "manifest.json"
 
 #: our pipeline at the widths the class's own code fixes: the length regulator reads the codec's 1024-wide
@@ -59,7 +59,7 @@ FILES = {"gpt_checkpoint": "gpt.pth", "s2mel_checkpoint": "s2mel.pth", "w2v_stat
          "emo_matrix": "feat2.pt", "spk_matrix": "feat1.pt", "qwen_emo_path": "qwen0.6bemo4-merge/"}
 
 #: the part of ours whose seeded weights a name prefix takes (add a row when a part lands in driver.SEEDED)
-PARTS_OF = {"length_regulator": "s2mel", "cfm": "cfm"}
+PARTS_OF = {"length_regulator": "s2mel", "cfm": "cfm", "campplus": "style", "bigvgan": "vocoder"}
 #: buffers drawn rather than kept as computed: batch-norm statistics a loaded checkpoint brings
 DRAWN_BUFFERS = ("running_mean", "running_var")
 
@@ -115,7 +115,7 @@ def as_torch(weights: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 def config_dict(config: PipelineConfig) -> dict:
     """config.yaml: our parts' sections from our config (the CFM's exactly as our capture builds it)."""
-    i, s = config.inputs, config.s2mel
+    i, s = config.frontend, config.s2mel
     if i.fmax not in (None, 8000):
         raise ValueError(f"fmax {i.fmax}: infer_v2.py:249 maps every fmax but 'None' to 8000")
     s2mel = {
@@ -203,8 +203,9 @@ def w2v_stats(seed: int, hidden: int = 1024) -> bytes:
     return torch_bytes({"mean": torch.from_numpy(drawn["w2v_stat.mean"]), "var": torch.from_numpy(drawn["w2v_stat.var"])})
 
 
-#: the code that decides a layout's bytes (its hash is part of the cache key)
-WRITERS = ("official_layout.py", "official_hub.py", "qwen_standin.py", "weights.py")
+#: the code that decides a layout's bytes (its hash is part of the cache key; vocoder.seeded_levels, a rule of the
+#: vocoder part's seeded weights, bumps weights.GENERATOR_VERSION when it changes, as its docstring says)
+WRITERS = ("official_layout.py", "official_hub.py", "qwen_standin.py", "weights.py", "style_weights.py")
 
 
 def layout_key(config: PipelineConfig, seed: int) -> str:
@@ -248,7 +249,7 @@ def write(layout: Layout, config: PipelineConfig, seed: int) -> None:
         write_bytes(model / name, data)
     write_bytes(model / FILES["w2v_stat"], w2v_stats(seed))
     qwen_standin.write(model / FILES["qwen_emo_path"], seed, write_bytes)
-    official_hub.write(layout.hf_home, cfg, seed, write_bytes)
+    official_hub.write(layout.hf_home, cfg, config, seed, write_bytes)
     files = {p.relative_to(layout.root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
              for p in sorted(layout.root.rglob("*")) if p.is_file() and p.name != MANIFEST}
     manifest = {"seed": seed, "config": config.name, "layout_version": LAYOUT_VERSION, "files": files}

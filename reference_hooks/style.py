@@ -8,7 +8,8 @@ state dict loaded, eval) and `infer_v2.py:362-366`:
 CAMPPlus's stages come from forward hooks on its modules. Inside `kaldi.fbank` (plain functions) the
 module-level helpers `_get_strided` (raw frames) and `_get_window` (DC removal, pre-emphasis, povey window,
 zero padding) are wrapped, and the module's `torch` is a proxy whose `mm` records the power spectrum and
-the mel energies; all undone by `hooked()`. Declared in `harness/stages/style.py`.
+the mel energies; all undone by `hooked()`. `attach` puts the same taps on the unmodified IndexTTS2 class
+(tests/test_glue_equals_class.py). Declared in `harness/stages/style.py`.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import torch
 
 from harness.stages.style import CAMP, StyleConfig
 from reference_hooks import style_weights
-from reference_hooks.frontend import _TorchProxy
+from reference_hooks.frontend import _TorchProxy, patch_in
 from reference_hooks.recorder import Recorder, hooked
 from reference_hooks.upstream import import_module, load_torchaudio
 from reference_hooks.weights import load_into
@@ -101,3 +102,26 @@ def run(model, config: StyleConfig, given: dict[str, torch.Tensor], recorder: Re
         recorder("style/fbank/centered", feat[None])
         style = model(feat.unsqueeze(0))  # :366
     return {"style/style": recorder("style/style", style)}
+
+
+def attach(hooks, model, recorder: Recorder, caller) -> None:
+    """Our stages of a CAMPPlus and a Kaldi fbank that upstream's own code calls (the unmodified IndexTTS2
+    class, infer_v2.py:362-366; `caller` is the module that calls them, infer_v2):
+    - `torchaudio.compliance.kaldi.fbank` as `caller` reaches it, wrapped: its output is style/fbank/log, and
+      while it runs `_fbank_taps` tap torchaudio's kaldi module as our capture taps it;
+    - the centred fbank (:365, computed inline) is seen as CAMPPlus's input (`feat.unsqueeze(0)`, :366);
+    - CAMPPlus's internals and its output, the style, by forward hooks."""
+    kaldi = load_torchaudio().compliance.kaldi
+    fbank = kaldi.fbank
+
+    def observed_fbank(*args, **kwargs):
+        with hooked() as inner:
+            _fbank_taps(inner, kaldi, recorder)
+            feat = fbank(*args, **kwargs)
+        recorder("style/fbank/log", feat[None])
+        return feat
+
+    patch_in(hooks, caller, "torchaudio.compliance.kaldi.fbank", observed_fbank)
+    hooks.pre(model, lambda _m, args: recorder("style/fbank/centered", args[0]))
+    _campplus_hooks(hooks, model, recorder)
+    hooks.forward(model, lambda _m, _a, out: recorder("style/style", out))

@@ -7,10 +7,13 @@ Mirrors indextts2-inference 2.1.1: `infer_v2.py:210-215` (`_load_vocoder`: `BigV
 before the fold, so the folded weights are float64 too (infer_v2 folds in float32: the same in float32).
 The glue mirrors `infer_v2.py:697-720` and `:746` line by line (cited below). What BigVGAN computes inline
 (the averaged AMP output, the residual sums) is recorded as the input of the module that reads it next.
-Declared in `harness/stages/vocoder.py`.
+`attach` and `attach_output` put the same hooks on the unmodified IndexTTS2 class
+(tests/test_glue_equals_class.py). Declared in `harness/stages/vocoder.py`.
 """
 from __future__ import annotations
 
+import itertools
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ import torch
 from harness import stages
 from harness.errors import UserError
 from harness.stages.vocoder import SEG, VocoderConfig
+from reference_hooks.frontend import _TorchProxy
 from reference_hooks.recorder import Recorder, hooked
 from reference_hooks.upstream import import_module
 from reference_hooks.weights import load_into
@@ -101,6 +105,7 @@ def seeded_levels(weights: dict[str, np.ndarray], config: VocoderConfig) -> dict
 @dataclass
 class Position:
     at: str = ""  # the segment's stage prefix
+    pending: bool = False  # the class ran BigVGAN and has not clamped its output yet (attach_output)
 
 
 def _hook_activation(hooks, act, rec: Recorder, pos: Position, name: str) -> None:
@@ -139,6 +144,52 @@ def hook_bigvgan(hooks, model, config: VocoderConfig, rec: Recorder, pos: Positi
         _hook_resblock(hooks, model.resblocks[index], index, rec, pos)
     hooks.forward(model.activation_post, lambda _m, _a, out: rec(f"{pos.at}/act_post", out))
     hooks.forward(model.conv_post, lambda _m, _a, out: rec(f"{pos.at}/conv_post", out))
+
+
+def attach(hooks, model, recorder: Recorder, config: VocoderConfig) -> Position:
+    """Our stages of a BigVGAN that upstream's own code calls (the unmodified IndexTTS2 class): each call
+    (`infer_v2.py:701`) is the next text segment, its input (`vc_target.float()`, the very tensor in float32)
+    that segment's bigvgan_in. Returns the position the hooks follow, for `attach_output`."""
+    pos, calls = Position(), itertools.count()
+
+    def enter(_m, args):
+        pos.at, pos.pending = stages.seg_path(SEG, next(calls)), True
+        recorder(f"{pos.at}/bigvgan_in", args[0])
+
+    hooks.pre(model, enter)
+    hook_bigvgan(hooks, model, config, recorder, pos)
+    return pos
+
+
+def attach_output(hooks, tts, recorder: Recorder, config: VocoderConfig, pos: Position) -> None:
+    """What the class does with BigVGAN's output, seen in infer_v2's module namespace: the first
+    `torch.clamp` after each BigVGAN call (`:706`, the only clamp there) is the segment's wave, and
+    `torch.cat` of the list that `insert_interval_silence` (wrapped on the instance) returned (`:719-720`)
+    the joined wave. The int16 conversion (`:746`) is inline tensor arithmetic: what `infer` returns is its
+    observable result (class_check records it)."""
+    infer_v2 = sys.modules[type(tts).__module__]
+    real_torch, insert = infer_v2.torch, tts.insert_interval_silence
+    joined: list[list] = []
+
+    def insert_interval_silence(*args, **kwargs):
+        joined.append(insert(*args, **kwargs))
+        return joined[-1]
+
+    def clamp(*args, **kwargs):
+        out = real_torch.clamp(*args, **kwargs)
+        if pos.pending:
+            pos.pending = False
+            recorder(f"{pos.at}/wav", out, sample_rate=config.sample_rate)
+        return out
+
+    def cat(tensors, *args, **kwargs):
+        out = real_torch.cat(tensors, *args, **kwargs)
+        if any(tensors is j for j in joined):
+            recorder("vocoder/wav", out, sample_rate=config.sample_rate)
+        return out
+
+    hooks.patch(tts, "insert_interval_silence", insert_interval_silence)
+    hooks.patch(infer_v2, "torch", _TorchProxy(real_torch, clamp=clamp, cat=cat))
 
 
 def join(wavs: list[torch.Tensor], config: VocoderConfig) -> torch.Tensor:
