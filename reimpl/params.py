@@ -27,14 +27,20 @@ def load_params(weights: dict[str, np.ndarray | torch.Tensor], dtype: torch.dtyp
 
     Floating tensors are cast to `dtype` before folding, as upstream casts the model before it runs.
     """
-    raw = {k: _as_tensor(v, dtype) for k, v in weights.items()}
+    return fold_weight_norms({k: _as_tensor(v, dtype) for k, v in weights.items()})
+
+
+def fold_weight_norms(raw: Params, fold=None) -> Params:
+    """Every `x.weight_g` + `x.weight_v` pair made one `x.weight` by `fold(g, v)` (default: weight norm's own
+    formula, `fold_weight_norm`); every other tensor kept as it is."""
+    fold = fold or fold_weight_norm
     out: Params = {}
     for name, value in raw.items():
         if name.endswith(".weight_v"):
             continue
         if name.endswith(".weight_g"):
             base = name[: -len("_g")]
-            out[base] = fold_weight_norm(value, raw[base + "_v"])
+            out[base] = fold(value, raw[base + "_v"])
         else:
             out[name] = value
     return out

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from harness.stages.vocoder import VocoderConfig
 from reimpl import faults
-from reimpl.params import Params, fold_weight_norm
+from reimpl.params import Params, fold_weight_norms
 from reimpl.vocoder.activations import anti_aliased_snake
 
 P = "bigvgan"
@@ -29,19 +29,9 @@ P = "bigvgan"
 def fold_weights(raw: Params) -> Params:
     """Upstream names in, `x.weight_g` + `x.weight_v` folded into `x.weight` (dim 0 for every layer: for a
     ConvTranspose1d that is its input channel, as upstream's weight_norm normalises it)."""
-    out: Params = {}
-    for name, value in raw.items():
-        if name.endswith(".weight_v"):
-            continue
-        if name.endswith(".weight_g"):
-            base = name[: -len("_g")]
-            if faults.active("vocoder.bigvgan.weight_norm_unfolded"):
-                out[base] = raw[base + "_v"]  # the port's bug: the stored direction used as the weight
-            else:
-                out[base] = fold_weight_norm(value, raw[base + "_v"])
-        else:
-            out[name] = value
-    return out
+    if faults.active("vocoder.bigvgan.weight_norm_unfolded"):
+        return fold_weight_norms(raw, fold=lambda _g, v: v)  # the port's bug: the stored direction as the weight
+    return fold_weight_norms(raw)
 
 
 def _conv(p: Params, name: str, x: torch.Tensor, padding: int, dilation: int = 1) -> torch.Tensor:
