@@ -103,7 +103,8 @@ def time_shift(case: Case) -> Hint | None:
 
 
 def length(ref: np.ndarray, cand: np.ndarray, layout: str) -> Hint | None:
-    """Shapes differ on one axis: how, and where the overlap agrees (extra or missing frames, steps, tokens)."""
+    """Shapes differ on one axis: how, and where the overlap agrees: extra or missing positions at the end,
+    at the start, or as one block inside (frames, samples, steps, tokens added or dropped)."""
     if ref.ndim != cand.ndim:
         return Hint("length", f"candidate has {cand.ndim} axes {tuple(cand.shape)}, the reference {ref.ndim} "
                     f"{tuple(ref.shape)} (an extra or a missing axis)", 1.0, 0.0)
@@ -115,15 +116,40 @@ def length(ref: np.ndarray, cand: np.ndarray, layout: str) -> Hint | None:
     name = axes[ax] if len(axes) == ref.ndim else f"axis {ax}"
     short, long_ = (ref, cand) if ref.shape[ax] < cand.shape[ax] else (cand, ref)
     extra = long_.shape[ax] - short.shape[ax]
+    more = "more" if cand.shape[ax] > ref.shape[ax] else "fewer"
+    head = f"candidate has {extra} {more} position(s) along {name} ({cand.shape[ax]} vs {ref.shape[ax]})"
     best_off, best_r = 0, float("inf")
-    for off in range(0, min(extra, 64) + 1):
+    for off in sorted({*range(0, min(extra, 64) + 1), extra}):
         window = np.take(long_, range(off, off + short.shape[ax]), axis=ax)
         r = rel(window, short) if long_ is cand else rel(short, window)
         if r < best_r:
             best_off, best_r = off, r
-    more = "more" if cand.shape[ax] > ref.shape[ax] else "fewer"
+    if best_r >= 1e-3:
+        block = _inner_block(short, long_, ax)
+        if block is not None:
+            where, r = block
+            side = "the candidate holds them" if long_ is cand else "the reference holds them"
+            return Hint("length", f"{head}: a block of {extra} inside, at {name} = {where} ({side}); before and "
+                        f"after it the two agree (relative L2 {r:.2g})", r, 1.0)
     where = "at the end" if best_off == 0 else ("at the start" if best_off == extra else f"{best_off} at the start")
     agree = "agrees" if best_r < 1e-3 else "does not agree either"
-    return Hint("length", f"candidate has {extra} {more} position(s) along {name} ({cand.shape[ax]} vs "
-                f"{ref.shape[ax]}); aligned with the difference {where}, the overlap {agree} "
+    return Hint("length", f"{head}; aligned with the difference {where}, the overlap {agree} "
                 f"(relative L2 {best_r:.2g})", best_r, 1.0 if best_r < 1e-3 else 0.0)
+
+
+def _inner_block(short: np.ndarray, long_: np.ndarray, ax: int) -> tuple[int, float] | None:
+    """(index, relative L2) where `long_` holds one contiguous block more than `short` (everything before the
+    index and everything after the block agreeing), or None."""
+    n, extra = short.shape[ax], long_.shape[ax] - short.shape[ax]
+    s = np.moveaxis(short.astype(np.float64), ax, 0).reshape(n, -1)
+    g = np.moveaxis(long_.astype(np.float64), ax, 0).reshape(n + extra, -1)
+    scale = np.sqrt(np.mean(s * s)) or 1.0
+    tol = 1e-3 * scale
+    head_ok = np.sqrt(np.mean((s - g[:n]) ** 2, axis=1)) <= tol  # positions agreeing with no shift
+    tail_ok = np.sqrt(np.mean((s - g[extra:]) ** 2, axis=1)) <= tol  # agreeing shifted by the block
+    prefix = int(np.argmin(head_ok)) if not head_ok.all() else n
+    suffix_from = n - int(np.argmin(tail_ok[::-1])) if not tail_ok.all() else 0
+    if prefix == 0 or suffix_from > prefix or suffix_from == n:
+        return None
+    joined = np.concatenate([g[:prefix], g[prefix + extra:]])
+    return prefix, rel(joined, s)

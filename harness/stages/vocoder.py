@@ -139,6 +139,10 @@ FAULTS = (
               _AT + "/amp_00", "affine"),
     FaultSpec("vocoder.bigvgan.tanh_final", "tanh at the end (BigVGAN v1's default) where this config clamps",
               _AT + "/wav", "elementwise"),
+    FaultSpec("vocoder.prompt_not_cut", "the whole CFM output into BigVGAN: the prompt's frames not cut off "
+              "(infer_v2.py:697 keeps vc_target[:, :, ref_mel.size(-1):])", _AT + "/bigvgan_in", "length"),
+    FaultSpec("vocoder.join_no_silence", "segment waves joined back to back, without infer_v2's 200 ms of zeros "
+              "between them", "vocoder/wav", "length"),
     FaultSpec("vocoder.int16_32768", "int16 written as (wav * 32768).clamp(-32768, 32767)", "vocoder/int16", "exact"),
 )
 

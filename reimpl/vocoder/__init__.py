@@ -31,6 +31,8 @@ def load_params(weights: dict[str, np.ndarray | torch.Tensor], dtype: torch.dtyp
 
 
 def vocoder_input(mel_out: torch.Tensor, prompt_frames: int) -> torch.Tensor:
+    if faults.active("vocoder.prompt_not_cut"):
+        prompt_frames = 0  # the port's bug: the prompt's frames go through BigVGAN too
     mel = mel_out[:, :, prompt_frames:]
     if faults.active("vocoder.mel_btc"):
         # the port's bug: its mel buffer is time-major, and that memory is read back as [B, 80, T]
@@ -40,6 +42,8 @@ def vocoder_input(mel_out: torch.Tensor, prompt_frames: int) -> torch.Tensor:
 
 def join_segments(wavs: list[torch.Tensor], silence: int) -> torch.Tensor:
     """Segment waves [B, S_k] with `silence` zeros between consecutive ones."""
+    if faults.active("vocoder.join_no_silence"):
+        silence = 0  # the port's bug: segments joined back to back
     pieces = []
     for k, wav in enumerate(wavs):
         pieces.append(wav)
