@@ -1,8 +1,9 @@
 """Every fault of the catalogue, switched on in our reimplementation, is found where it lives.
 
-Each case runs the real faulty code (free-running and teacher-forced, 3 ODE steps of `tiny`) and checks
-that the first divergence is the stage its declaration names (harness/stages/<part>.py), not a later
-one, that the declared hint explains it, and that every stage before it is clean. A fault declared by a
+Each case runs the real faulty code of the fault's part (free-running inside the part and teacher-forced, fed
+the reference's boundary stages; 3 ODE steps of `tiny`) and checks that the first divergence is the stage its
+declaration names (harness/stages/<part>.py), not a later one, that the declared hint explains it, and that
+every stage of the part before it is clean. A fault declared by a
 part added later is checked here too.
 """
 from __future__ import annotations
@@ -19,9 +20,9 @@ from harness.console import verdict_line
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _compare(run):
+def _compare(run, stage: str | None = None):
     with open_traces(**run.roles()) as traces:
-        return compare_traces(traces)
+        return compare_traces(traces, stage=stage)
 
 
 def _cases() -> list:
@@ -39,7 +40,10 @@ def test_fault_is_found_where_it_lives(fault, detail):
     from harness.configs import TINY
 
     cfg = TINY.with_(steps=3)
-    c = _compare(models.ensure(cfg, seed=1, faults=(fault.name,), detail=detail, log=lambda *_: None))
+    # only the fault's part is replayed, fed the reference's boundary stages: the earlier parts are upstream's
+    # own values there, so the part's first divergence is the fault's (the whole chain is test_parity_tiny's)
+    run = models.ensure(cfg, seed=1, faults=(fault.name,), detail=detail, log=lambda *_: None, part=fault.part)
+    c = _compare(run, stage=fault.part)
     first = c.first_divergence
     assert first is not None and not c.passed
     assert first.label == stages.expected_stage(fault, cfg)

@@ -282,11 +282,12 @@ def _mark_incomplete(path: Path, reason: str) -> None:
 
 def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
            faults: tuple[str, ...] = (), detail: str = "default", log=progress, replays: bool = True,
-           speaker: Path | None = None, text: str = DEFAULT_TEXT) -> DefaultRun:
+           speaker: Path | None = None, text: str = DEFAULT_TEXT, part: str | None = None) -> DefaultRun:
     """The embedded default (or another --speaker recording or --text): capture the reference (with floors) and
     replay it, reusing whatever is cached.
 
-    `replays=False` stops after the capture (all another port's comparison needs)."""
+    `replays=False` stops after the capture (all another port's comparison needs); `part` replays only that
+    part, fed the reference's boundary stages (what a bug inside one part needs to be found)."""
     import torch
 
     upstream = load_upstream(reference_src)
@@ -304,9 +305,9 @@ def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = Non
                 speaker=source.speaker, text=source.text)
     cache.touch(folder)
     if replays:
-        tag = key(sorted(faults))
+        tag = key(sorted(faults)) + (f"-{part}" if part else "")
         free, forced = folder / f"reimpl-{tag}.h5", folder / f"reimpl-forced-{tag}.h5"
-        replay_pair(reference, weights, free, forced, faults, log)
+        replay_pair(reference, weights, free, forced, faults, log, part=part)
     cache.enforce()  # the budget: least recently used entries go, never one used in the last hour
     return DefaultRun(reference, free, forced) if replays else DefaultRun(reference, None, None)
 
