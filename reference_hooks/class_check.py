@@ -8,17 +8,21 @@ It runs in a process of its own (upstream_class.prepare); tests/test_glue_equals
 Two tables decide what is compared, and each part that lands extends them:
 - ATTACHED: each of our parts, in pipeline order, with the objects of the class its hook installer is attached
   to. The class's run records these parts' stages; our glue runs the same parts (`driver.run_parts`, after the
-  `inputs` part read the recording, as our capture does) and records the same stages.
-- GIVEN: the stages our glue consumes that no part of ours computes yet (stand-ins in our capture), with the
-  place in the class where they are taken. A part that lands moves from GIVEN to ATTACHED.
+  `inputs` part read the recording and the text, as our capture does) and records the same stages.
+- GIVEN: the stages our glue consumes that no part of ours computes yet (stand-ins in our capture: the semantic
+  part's S_ref and w2v-bert features), with the place in the class where they are taken. A part that lands
+  moves from GIVEN to ATTACHED.
+Our glue runs with the class's generation settings (`run_config`: its segment size and max_mel_tokens) and our
+parts' seeded weights, which the class's modules hold too (`ours_in_class` reads them back).
 The `inputs` part itself (the recording at the file's own rate) is not compared: the class decodes the file
 inside `librosa.load` (infer_v2.py:313), where nothing of it is observable; its first observable value is
-`_load_and_cut_audio`'s output, frontend/wav. Random draws the class makes inside an attached part (the CFM's
-noise) are recorded by that part's installer and handed to our glue as our capture hands them to a replay.
+`_load_and_cut_audio`'s output, frontend/wav. Random draws the class makes inside an attached part (the GPT's
+multinomial noise, the CFM's start noise) are recorded by that part's installer and handed to our glue as our
+capture hands them to a replay.
 The class's final int16 output (what `infer` returns, [S, 1]) is recorded as vocoder/int16, transposed back to
 the stage's [1, S]. Each text is run on both sides (RUNS): one segment, and two (the 200 ms join runs). The
 class interleaves parts (the emotion path's load, frontend/emo_wav_16k at :391, comes after the speaker
-conditioning at :350-370; with several segments s2mel, cfm and vocoder run per segment) where our glue runs
+conditioning at :350-370; with several segments gpt, s2mel, cfm and vocoder run per segment) where our glue runs
 part after part: the stages of each part come in the same order on both sides, and are compared by name.
 """
 from __future__ import annotations
@@ -37,16 +41,17 @@ import torch
 from harness import stages
 from harness.detail import for_config
 from harness.files import atomic
-from reference_hooks import cfm, driver, frontend, official_layout, s2mel, style, upstream_class, vocoder
+from reference_hooks import cfm, driver, frontend, gpt, gpt_weights, official_layout, s2mel, style, upstream_class, vocoder
 from reference_hooks.inputs import FIXTURE_WAV, Source
 from reference_hooks.recorder import MemoryWriter, Recorder, hooked
 from reference_hooks.upstream import import_module
 
 TEXT = "Hello world. This is a small test."
 RESULT = "class_check"
-#: run name -> (text, max_text_tokens_per_segment): TEXT's sentences are 4 and 6 BPE tokens; at 120 (the
-#: class's default) they make one segment, at 8 two (utils/front.py:513-601: 4 + 6 > 8 and > 8 / 2)
-RUNS = {"one_segment": (TEXT, 120), "two_segments": (TEXT, 8)}
+#: run name -> (text, max_text_tokens_per_segment): with the GPT part's tokenizer TEXT's sentences are 7 and 11
+#: BPE tokens; at 120 (the class's default) they make one segment, at 16 two (utils/front.py:513-601: 7 + 11 > 16
+#: and > 16 / 2). The class's NeMo normaliser leaves TEXT as it is (checked on every run, gpt.attach)
+RUNS = {"one_segment": (TEXT, 120), "two_segments": (TEXT, 16)}
 
 
 @dataclass(frozen=True)
@@ -79,15 +84,26 @@ def _prompt_content(hooks, tts, keep) -> None:
     hooks.patch(tts.semantic_codec, "quantize", observed)
 
 
-def _target_content(hooks, tts, keep) -> None:
-    calls = itertools.count()
+def _semantic_features(call: int, path: str) -> Callable:
+    """A tap of get_emb's output at its `call`-th call: 0 is the speaker's (:357), 1 the emotion reference's (:395)."""
 
-    def observed(_m, args):
-        n = next(calls)
-        if n > 0:  # call 0 is the prompt half
-            keep(stages.seg_path("inputs/seg_{seg}/target_content", n - 1), args[0])
+    def tap(hooks, tts, keep) -> None:
+        get_emb, calls = tts.get_emb, itertools.count()
 
-    hooks.pre(tts.s2mel.models["length_regulator"], observed)
+        def observed(*args, **kwargs):
+            out = get_emb(*args, **kwargs)
+            if next(calls) == call:
+                keep(path, out)
+            return out
+
+        hooks.patch(tts, "get_emb", observed)
+
+    return tap
+
+
+def _s2mel(hooks, tts, rec: Recorder, config) -> None:
+    s2mel.attach(hooks, tts.s2mel.models["length_regulator"], rec, tts.s2mel.models["gpt_layer"],
+                 tts.semantic_codec.quantizer)
 
 
 ATTACHED = (
@@ -99,8 +115,13 @@ ATTACHED = (
              "_get_strided/_get_window/torch.mm tapped as our capture taps them), campplus_model: its input (the "
              "centred fbank, :365 inline), internals and output (:366)",
              lambda hooks, tts, rec, config: style.attach(hooks, tts.campplus_model, rec, import_module("infer_v2"))),
-    Attached("s2mel", 's2mel.models["length_regulator"] (:368-370 prompt, :684-686 each segment)',
-             lambda hooks, tts, rec, config: s2mel.attach(hooks, tts.s2mel.models["length_regulator"], rec)),
+    Attached("gpt", "tokenizer.tokenize/split_segments (:545-552, after its NeMo normaliser, checked to leave the "
+             "text as it is), gpt: merge_emovec (:598), inference_speech with every multinomial draw (:606-624), "
+             "its conformers, perceivers and GPT-2 blocks, the latent pass (:654-668)",
+             lambda hooks, tts, rec, config: gpt.attach(hooks, tts.gpt, tts.tokenizer, rec)),
+    Attached("s2mel", 's2mel.models["gpt_layer"] (:678), semantic_codec.quantizer.vq2emb (:679), '
+             's2mel.models["length_regulator"] (:368-370 prompt, :684-686 each segment, its input S_infer :681)',
+             _s2mel),
     Attached("cfm", 's2mel.models["cfm"].inference, its estimator and its noise (:688-696)',
              lambda hooks, tts, rec, config: cfm.attach(hooks, tts.s2mel.models["cfm"], rec)),
     Attached("vocoder", "bigvgan: its input and every stage (:697,701); torch.clamp (:706) and torch.cat of "
@@ -109,8 +130,10 @@ ATTACHED = (
 )
 GIVEN = (
     Given("inputs/prompt_content", "S_ref = semantic_codec.quantize(spk_cond_emb)[1] (:359)", _prompt_content),
-    Given("inputs/seg_{seg}/target_content", "S_infer = vq2emb(codes) + gpt_layer(latent), the length regulator's "
-          "input after the prompt's (:678-681)", _target_content),
+    Given("inputs/spk_cond", "spk_cond_emb = get_emb(...) of the speaker (:354-357)",
+          _semantic_features(0, "inputs/spk_cond")),
+    Given("inputs/emo_cond", "emo_cond_emb = get_emb(...) of the emotion reference, the speaker (:391-395)",
+          _semantic_features(1, "inputs/emo_cond")),
 )
 
 
@@ -118,6 +141,32 @@ def compared(path: str) -> bool:
     """The ATTACHED parts' stages; stand-ins are ours alone (the class's real values are handed over, GIVEN)."""
     spec = stages.spec_for(path)
     return spec.part in {a.part for a in ATTACHED} and not spec.stand_in
+
+
+def ours_in_class(tts, config, seed: int) -> dict[str, dict]:
+    """Whether the class's modules hold our parts' seeded weights (what our glue loads), tensor by tensor, and its
+    tokenizer our GPT part's: {part: {"total": n, "differing": [names]}}. The layout writes them (official_layout);
+    this reads them back from the objects the class computes with."""
+    modules = {"gpt": {"": tts.gpt},
+               "s2mel": {"length_regulator.": tts.s2mel.models["length_regulator"],
+                         "gpt_layer.": tts.s2mel.models["gpt_layer"],
+                         "semantic_codec.quantizer.": tts.semantic_codec.quantizer},
+               "cfm": {"cfm.": tts.s2mel.models["cfm"]}}
+    out = {}
+    for part, owners in modules.items():
+        ours, states = driver.seeded_weights(config, part, seed), {q: m.state_dict() for q, m in owners.items()}
+        differing = []
+        for name, value in ours.items():
+            if part == "gpt" and name == gpt_weights.TOKENIZER:
+                if tts.tokenizer.sp_model.serialized_model_proto() != gpt_weights.tokenizer_bytes(ours):
+                    differing.append(name)
+                continue
+            prefix = next((q for q in owners if name.startswith(q)), None)
+            held = states[prefix].get(name[len(prefix):]) if prefix is not None else None
+            if held is None or not torch.equal(held, torch.from_numpy(np.asarray(value))):
+                differing.append(name)
+        out[part] = {"total": len(ours), "differing": differing}
+    return out
 
 
 def record_class(tts, config, speaker: Path, text: str, max_mel_tokens: int, seed: int, max_text_tokens: int):
@@ -138,27 +187,35 @@ def record_class(tts, config, speaker: Path, text: str, max_mel_tokens: int, see
     return items, given, recorder.checks, wav
 
 
-def record_glue(config, seed: int, given: dict[str, torch.Tensor], speaker: Path):
-    """Our capture's glue (`driver.run_parts`): `inputs` reads the recording, then the ATTACHED parts run from
-    it, the class's GIVEN stages in place of the stand-ins, and the class's draws."""
+def run_config(config, max_text_tokens: int, max_mel_tokens: int):
+    """Our config for one `infer` of the class: its segment size and its cap on generated codes (infer_v2.py:
+    563-570, max_mel_tokens is inference_speech's max_generate_length); neither changes a weight."""
+    return config.with_(gpt__max_text_tokens_per_segment=max_text_tokens, gpt__max_tokens=max_mel_tokens)
+
+
+def record_glue(config, seed: int, given: dict[str, torch.Tensor], speaker: Path, text: str):
+    """Our capture's glue (`driver.run_parts`): `inputs` reads the recording and the text, then the ATTACHED
+    parts run from them, the class's GIVEN stages in place of the stand-ins, and the class's draws."""
     recorder = Recorder(MemoryWriter(), for_config("default", config))
     weights = {part: driver.seeded_weights(config, part, seed) for part in driver.SEEDED}
     parts = tuple(stages.part(a.part) for a in ATTACHED)
     models = driver.build_parts(config, weights, torch.float32, parts)
     produced = driver.run_parts(models, config, {}, recorder, parts=(stages.part("inputs"),),
-                                source=Source(speaker=speaker))
+                                source=Source(speaker=speaker, text=text))
     driver.run_parts(models, config, {**produced, **given}, recorder, parts=parts)
     return [(p, a) for p, a in recorder.writer.items if compared(p)], recorder.checks
 
 
 def run_both(tts, config, seed: int, text: str, max_text_tokens: int, max_mel_tokens: int, infer_seed: int):
-    """The class hooked, then our glue from what it recorded: (arrays, meta, seconds) of one text."""
+    """The class hooked, then our glue from what it recorded: (arrays, meta, seconds) of one text. Both sides
+    record with this run's config (its last token decides which tokens' internals are recorded)."""
+    config = run_config(config, max_text_tokens, max_mel_tokens)
     t = time.perf_counter()
     class_items, given, class_checks, wav = record_class(tts, config, FIXTURE_WAV, text, max_mel_tokens, infer_seed,
                                                          max_text_tokens)
     seconds = {"infer_hooked": time.perf_counter() - t}
     t = time.perf_counter()
-    glue_items, glue_checks = record_glue(config, seed, given, FIXTURE_WAV)
+    glue_items, glue_checks = record_glue(config, seed, given, FIXTURE_WAV, text)
     seconds["glue"] = time.perf_counter() - t
     arrays = {f"class_{i:04d}": a for i, (_, a) in enumerate(class_items)}
     arrays |= {f"glue_{i:04d}": a for i, (_, a) in enumerate(glue_items)}
@@ -189,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     tts = upstream_class.build(layout)
     seconds["build"], t = time.perf_counter() - t, time.perf_counter()
     loaded = [c.to_dict() for c in upstream_class.check_loaded(tts, layout)]
+    ours = ours_in_class(tts, config, args.seed)
     arrays, runs = {}, {}
     for name, (text, max_text_tokens) in RUNS.items():
         run_arrays, runs[name], run_seconds = run_both(tts, config, args.seed, text, max_text_tokens,
@@ -200,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
                                                      max_text_tokens)
     seconds["one_segment.infer_plain"] = time.perf_counter() - t
     meta = {
-        "runs": runs, "loaded": loaded, "attached": [(a.part, a.where) for a in ATTACHED],
+        "runs": runs, "loaded": loaded, "ours_in_class": ours, "attached": [(a.part, a.where) for a in ATTACHED],
         "given_from": [(g.stage, g.where) for g in GIVEN], "upstream": upstream.as_dict(), "layout": str(layout.root),
         "speaker": str(FIXTURE_WAV), "max_mel_tokens": args.max_mel_tokens, "seconds": seconds,
         "cpu_seconds": time.process_time(), "threads": torch.get_num_threads(),

@@ -8,11 +8,13 @@ lengths infer_v2 passes: the features' LAST axis, 1024), `:606-624` (inference_s
 sampling arguments; max_generate_length = our token cap), `:638-648` (cut at the first stop code) and
 `:652-665` (the latent pass). The emotion reference is the speaker (infer_v2.py:516-520: no emotion prompt,
 alpha 1.0); emo_vector (spk_matrix / emo_matrix rows by cosine or `random.randint`) and use_emo_text (Qwen)
-are not run. The text normaliser (nemo) is optional upstream and not used. Declared in
+are not run. The text normaliser (NeMo) is optional in TextTokenizer and not used here; the class always runs
+it (`attach` checks that it left the text unchanged). Declared in
 `harness/stages/gpt.py`; hooks in `reference_hooks/gpt_hooks.py`, draws in `reference_hooks/gpt_draws.py`.
 """
 from __future__ import annotations
 
+import itertools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ from reference_hooks.gpt_weights import TOKENIZER, meta_module, seeded, tokenize
 from reference_hooks.recorder import Recorder, hooked
 from reference_hooks.upstream import import_module
 
-__all__ = ["Built", "build", "run", "seeded", "segment_ids"]
+__all__ = ["Built", "attach", "build", "run", "seeded", "segment_ids"]
 
 
 @dataclass
@@ -109,6 +111,60 @@ def run(built: Built, config: GptConfig, given: dict[str, torch.Tensor], recorde
             codes, latent = _segment(model, config, ids, spk, emo, recorder, where)
             out[f"{where.prefix}/codes"], out[f"{where.prefix}/latent/out"] = codes, latent
     return out
+
+
+def attach(hooks, model, tokenizer, recorder: Recorder) -> None:
+    """Our stages of a UnifiedVoice and a TextTokenizer that upstream's own code calls (the unmodified IndexTTS2
+    class, `tts.gpt` and `tts.tokenizer`): the ids of the text and of each segment (infer_v2.py:545-552, read
+    off `tokenize` and `split_segments` as :552 and :568 convert them), and each segment's GPT stages, the
+    segment counted at its `merge_emovec` call (:598), which opens it; every multinomial draw is recorded; the cut
+    codes are read off the latent pass's call (:654-668).
+    The class normalises the text first (utils/front.py:490-491, its NeMo normaliser) where our glue does not:
+    a text the normaliser changes is a MISMATCH in `recorder.checks`."""
+    where, draws, segments = Where(), Draws({}), itertools.count()
+    install(hooks, model, recorder, where, draws)
+    merge = model.merge_emovec
+
+    def merge_emovec(*args, **kwargs):
+        where.segment = next(segments)
+        return merge(*args, **kwargs)
+
+    hooks.patch(model, "merge_emovec", merge_emovec)
+
+    def cut_codes(_m, args) -> None:  # a pre-hook returning a value would replace the arguments
+        recorder(f"{where.prefix}/codes", args[3])
+
+    # the codes cut at the first stop code (:638-650, inline in infer_v2) are the latent pass's 4th argument (:654)
+    hooks.pre(model, cut_codes)
+    _wrap_text(hooks, tokenizer, recorder)
+
+
+def _wrap_text(hooks, tokenizer, recorder: Recorder) -> None:
+    tokenize, split = tokenizer.tokenize, tokenizer.split_segments
+    normalize = tokenizer.normalizer.normalize if tokenizer.normalizer is not None else None
+
+    def normalized(text, *args, **kwargs):
+        out = normalize(text, *args, **kwargs)
+        recorder.checks["gpt/text_ids"] = ("ok: the class's normaliser left the text as it is" if out == text else
+                                           f"MISMATCH: the class's normaliser made {text!r} {out!r}")
+        return out
+
+    def tokenized(text):
+        pieces = tokenize(text)
+        recorder("gpt/text_ids", torch.tensor([tokenizer.convert_tokens_to_ids(pieces)], dtype=torch.int64))
+        return pieces
+
+    def segmented(*args, **kwargs):
+        out = split(*args, **kwargs)
+        for k, piece_list in enumerate(out):
+            ids = tokenizer.convert_tokens_to_ids(piece_list)
+            recorder(f"gpt/seg_{k:02d}/text_ids", torch.tensor([ids], dtype=torch.int64))
+        return out
+
+    if normalize is not None:
+        hooks.patch(tokenizer.normalizer, "normalize", normalized)
+    hooks.patch(tokenizer, "tokenize", tokenized)
+    hooks.patch(tokenizer, "split_segments", segmented)
 
 
 def _segment(model, config: GptConfig, ids: list[int], spk, emo, recorder: Recorder, where: Where):

@@ -13,7 +13,8 @@ symlinks needed). What the class reads (indextts2-inference 2.1.1):
   with weight norm} (s2mel/modules/bigvgan/bigvgan.py:384-449), weight norm removed after loading (:214).
 Sizes: w2v-bert keeps its hard-wired width 1024 and reads hidden_states[17] (infer_v2.py:270), so 18 layers
 (one more, so reading the wrong one shows) with a small feed-forward. CAMPPlus and BigVGAN are parts of ours
-(`style`, `vocoder`): their files hold the very weights our capture uses (`official_layout.PARTS_OF`), and
+(`style`, `vocoder`): their files hold the very weights our capture uses (`official_layout.PARTS_OF`), as the
+codec's quantizer holds the s2mel part's (it computes vq2emb there), and
 BigVGAN's config.json is the shipped one with our vocoder config's fields put in (128 initial channels in tiny).
 """
 from __future__ import annotations
@@ -69,10 +70,20 @@ def w2v_bert(hf_home: Path, seed: int, write_bytes) -> None:
     write_bytes(snap / "model.safetensors", safetensors_bytes(weights))
 
 
-def semantic_codec(hf_home: Path, cfg, seed: int, write_bytes) -> None:
+def semantic_codec(hf_home: Path, cfg, config, seed: int, write_bytes) -> None:
+    """The codec drawn by name, its `quantizer` (what vq2emb reads, infer_v2.py:679) the s2mel part's own."""
+    from reference_hooks import driver
+
     snap = snapshot(hf_home, "amphion/MaskGCT", write_bytes)
     build = import_module("utils.maskgct_utils").build_semantic_codec
     weights = module_weights(lambda: build(cfg.semantic_codec), "semantic_codec", seed, None)
+    prefix = "semantic_codec."
+    ours = {k[len(prefix):]: v for k, v in driver.seeded_weights(config, "s2mel", seed).items() if k.startswith(prefix)}
+    theirs = {k for k in weights if k.startswith("quantizer.")}
+    wrong = sorted(theirs ^ set(ours)) + [k for k in ours if k in weights and weights[k].shape != ours[k].shape]
+    if wrong:
+        raise ValueError(f"semantic_codec.quantizer: the s2mel part's weights do not fit the codec: {wrong[:4]}")
+    weights.update(ours)
     write_bytes(snap / "semantic_codec" / "model.safetensors", safetensors_bytes(weights))
 
 
@@ -101,6 +112,6 @@ def bigvgan(hf_home: Path, cfg, config, seed: int, write_bytes) -> None:
 def write(hf_home: Path, cfg, config, seed: int, write_bytes) -> None:
     """`cfg` is the layout's config.yaml as the class reads it, `config` our PipelineConfig."""
     w2v_bert(hf_home, seed, write_bytes)
-    semantic_codec(hf_home, cfg, seed, write_bytes)
+    semantic_codec(hf_home, cfg, config, seed, write_bytes)
     campplus(hf_home, config, seed, write_bytes)
     bigvgan(hf_home, cfg, config, seed, write_bytes)

@@ -5,7 +5,9 @@
 from `model_dir`, and takes four models from the Hugging Face hub (written by `official_hub.py` into a cache
 folder that answers offline). Every tensor is ours:
 - the parts the project has take the very weights our capture uses (`driver.seeded_weights`, the same
-  config and seed): s2mel.pth's `length_regulator` and `cfm`, the hub's CAMPPlus and BigVGAN;
+  config and seed): gpt.pth and bpe.model (the GPT part's UnifiedVoice and tokenizer; config.yaml's `gpt`
+  section is that part's config), s2mel.pth's `length_regulator`, `gpt_layer` and `cfm`, the hub's semantic
+  codec's `quantizer` (the s2mel part's `semantic_codec.quantizer`), CAMPPlus and BigVGAN;
 - everything else is drawn by our generator keyed by name (`weights.generate`), its names and shapes taken
   from the module upstream builds from this config.yaml, buffers the module computes itself kept as computed.
   When a part lands in `driver.SEEDED`, its file takes that part's weights instead (`PARTS_OF`).
@@ -28,55 +30,29 @@ import yaml
 from harness.configs import TINY, PipelineConfig
 from harness.files import atomic
 from harness.paths import cache_dir
-from reference_hooks import cfm, driver
+from reference_hooks import cfm, driver, gpt_weights
 from reference_hooks.upstream import import_module
 from reference_hooks.weights import GENERATOR_VERSION, generate
 
 #: bump when what a layout holds changes, so cached layouts are made again
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 MANIFEST = "manifest.json"
 
 #: our pipeline at the widths the class's own code fixes: the length regulator reads the codec's 1024-wide
 #: embedding (S_ref, infer_v2.py:359) and vq2emb(codes) + gpt_layer(latent), 1024 wide too (:679-681)
 CLASS_CONFIG = TINY.with_(name="tiny-class", inputs__content_channels=1024, s2mel__lr_in_channels=1024)
 
-#: config.yaml sections of the parts the project does not have yet, at tiny sizes that keep every width upstream
-#: hard-wires (GPT width 1280 for gpt_layer, conditioning input 1024, codebook 8192 = number_mel_codes - 2)
-GPT = {
-    "model_dim": 1280, "max_mel_tokens": 250, "max_text_tokens": 120, "heads": 4, "use_mel_codes_as_input": True,
-    "mel_length_compression": 1024, "layers": 2, "number_text_tokens": 256, "number_mel_codes": 8194,
-    "start_mel_token": 8192, "stop_mel_token": 8193, "start_text_token": 0, "stop_text_token": 1,
-    "train_solo_embeddings": False, "condition_type": "conformer_perceiver",
-    "condition_module": {"output_size": 64, "linear_units": 128, "attention_heads": 2, "num_blocks": 2,
-                         "input_layer": "conv2d2", "perceiver_mult": 2},
-    "emo_condition_module": {"output_size": 64, "linear_units": 128, "attention_heads": 2, "num_blocks": 2,
-                             "input_layer": "conv2d2", "perceiver_mult": 2},
-}
 SEMANTIC_CODEC = {"codebook_size": 8192, "hidden_size": 1024, "codebook_dim": 8, "vocos_dim": 32,
                   "vocos_intermediate_dim": 64, "vocos_num_layers": 2}
 EMO_NUM = [3, 17, 2, 8, 4, 5, 10, 24]  # the official config's rows per emotion of feat1/feat2
 FILES = {"gpt_checkpoint": "gpt.pth", "s2mel_checkpoint": "s2mel.pth", "w2v_stat": "wav2vec2bert_stats.pt",
          "emo_matrix": "feat2.pt", "spk_matrix": "feat1.pt", "qwen_emo_path": "qwen0.6bemo4-merge/"}
 
-#: the part of ours whose seeded weights a name prefix takes (add a row when a part lands in driver.SEEDED)
-PARTS_OF = {"length_regulator": "s2mel", "cfm": "cfm", "campplus": "style", "bigvgan": "vocoder"}
+#: the part of ours whose seeded weights a name prefix takes (add a row when a part lands in driver.SEEDED); the
+#: GPT's checkpoint and tokenizer (gpt.pth, bpe.model) and the codec's quantizer are written from theirs below
+PARTS_OF = {"length_regulator": "s2mel", "gpt_layer": "s2mel", "cfm": "cfm", "campplus": "style", "bigvgan": "vocoder"}
 #: buffers drawn rather than kept as computed: batch-norm statistics a loaded checkpoint brings
 DRAWN_BUFFERS = ("running_mean", "running_var")
-
-#: the text the tiny BPE model is trained on, upper case (tokenize_by_CJK_char upper-cases, utils/common.py:6-28)
-BPE_TEXT = """\
-THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG.
-A SMALL MODEL CAN STILL SPEAK A WHOLE SENTENCE, IF WE LET IT.
-HELLO WORLD. THIS IS A TEST OF THE TEXT TO SPEECH SYSTEM.
-WE COMPARE EVERY STAGE OF THE PIPELINE, ONE TENSOR AT A TIME!
-WHERE DID THE NUMBERS GO? THEY WERE WRITTEN OUT AS WORDS.
-ONE, TWO, THREE, FOUR, FIVE, SIX, SEVEN, EIGHT, NINE, TEN.
-IT COSTS FIVE DOLLARS ON JANUARY THIRD, TWENTY TWENTY FOUR.
-HOW MUCH WOOD WOULD A WOODCHUCK CHUCK IF A WOODCHUCK COULD CHUCK WOOD?
-PACK MY BOX WITH FIVE DOZEN LIQUOR JUGS. JACKDAWS LOVE MY BIG SPHINX OF QUARTZ.
-I'M NOT SURE WHAT'S NEXT - BUT IT'S GOING TO BE INTERESTING.
-"""
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -129,7 +105,8 @@ def config_dict(config: PipelineConfig) -> dict:
             "vector_quantize": False, "n_codebooks": 1, "quantizer_dropout": 0.0, "f0_condition": False,
             "n_f0_bins": 512},
     }
-    return {"dataset": {"bpe_model": "bpe.model"}, "gpt": GPT, "semantic_codec": SEMANTIC_CODEC, "s2mel": s2mel,
+    gpt = gpt_weights.upstream_kwargs(config.gpt)  # the GPT part's UnifiedVoice arguments (infer_v2.py:136)
+    return {"dataset": {"bpe_model": "bpe.model"}, "gpt": gpt, "semantic_codec": SEMANTIC_CODEC, "s2mel": s2mel,
             **FILES, "emo_num": EMO_NUM, "vocoder": {"type": "bigvgan", "name": "nvidia/bigvgan_v2_22khz_80band_256x"},
             "version": 2.0}
 
@@ -161,17 +138,6 @@ def module_weights(build, prefix: str, seed: int, config: PipelineConfig | None)
     return {k: out[k] for k in state}
 
 
-def bpe_model(vocab_size: int) -> bytes:
-    """A sentencepiece BPE model trained in memory: byte-identical across runs with one thread."""
-    import sentencepiece as spm
-
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(BPE_TEXT.splitlines()), model_writer=buf,
-                                   vocab_size=vocab_size, model_type="bpe", num_threads=1, character_coverage=1.0,
-                                   minloglevel=2)
-    return buf.getvalue()
-
-
 def s2mel_checkpoint(cfg, config: PipelineConfig, seed: int) -> bytes:
     """s2mel.pth as `load_checkpoint2` reads it (commons.py:569-621): {"net": {module: state dict}}."""
     my_model = import_module("s2mel.modules.commons").MyModel
@@ -181,11 +147,19 @@ def s2mel_checkpoint(cfg, config: PipelineConfig, seed: int) -> bytes:
     return torch_bytes({"net": net})
 
 
-def gpt_checkpoint(cfg, config: PipelineConfig, seed: int) -> bytes:
-    """gpt.pth, a plain state dict loaded strictly (utils/checkpoint.py:22-25), of UnifiedVoice as
-    `_load_gpt` builds it (infer_v2.py:136), before `post_init_gpt2_config` adds its aliases."""
+def gpt_checkpoint(cfg, config: PipelineConfig, seed: int) -> tuple[bytes, bytes]:
+    """gpt.pth, a plain state dict loaded strictly (utils/checkpoint.py:22-25), of UnifiedVoice as `_load_gpt`
+    builds it (infer_v2.py:136), before `post_init_gpt2_config` adds its aliases; and bpe.model, the tokenizer
+    the class reads from `dataset.bpe_model` (infer_v2.py:218-223). Both are the GPT part's seeded checkpoint."""
     unified_voice = import_module("gpt.model_v2").UnifiedVoice
-    return torch_bytes(as_torch(module_weights(lambda: unified_voice(**cfg.gpt, use_accel=False), "gpt", seed, config)))
+    with torch.device("meta"):
+        state = unified_voice(**cfg.gpt, use_accel=False).state_dict()
+    ours = driver.seeded_weights(config, "gpt", seed)
+    wrong = sorted(set(state) ^ (set(ours) - {gpt_weights.TOKENIZER}))
+    wrong += [k for k in state if k in ours and tuple(ours[k].shape) != tuple(state[k].shape)]
+    if wrong:
+        raise ValueError(f"gpt: our weights do not fit the UnifiedVoice the class builds: {wrong[:4]}")
+    return torch_bytes(as_torch({k: ours[k] for k in state})), gpt_weights.tokenizer_bytes(ours)
 
 
 def matrices(seed: int) -> dict[str, bytes]:
@@ -205,7 +179,8 @@ def w2v_stats(seed: int, hidden: int = 1024) -> bytes:
 
 #: the code that decides a layout's bytes (its hash is part of the cache key; vocoder.seeded_levels, a rule of the
 #: vocoder part's seeded weights, bumps weights.GENERATOR_VERSION when it changes, as its docstring says)
-WRITERS = ("official_layout.py", "official_hub.py", "qwen_standin.py", "weights.py", "style_weights.py")
+WRITERS = ("official_layout.py", "official_hub.py", "qwen_standin.py", "weights.py", "style_weights.py",
+           "gpt_weights.py")
 
 
 def layout_key(config: PipelineConfig, seed: int) -> str:
@@ -242,9 +217,10 @@ def write(layout: Layout, config: PipelineConfig, seed: int) -> None:
     write_bytes(model / "config.yaml", text.encode())
     cfg = OmegaConf.load(model / "config.yaml")  # as `_load_config` reads it (infer_v2.py:123-131)
     torch.manual_seed(0)  # only the throw-away initialisation of modules built for their names depends on it
-    write_bytes(model / "bpe.model", bpe_model(int(cfg.gpt.number_text_tokens)))
+    gpt, bpe = gpt_checkpoint(cfg, config, seed)
+    write_bytes(model / "bpe.model", bpe)
     write_bytes(model / FILES["s2mel_checkpoint"], s2mel_checkpoint(cfg, config, seed))
-    write_bytes(model / FILES["gpt_checkpoint"], gpt_checkpoint(cfg, config, seed))
+    write_bytes(model / FILES["gpt_checkpoint"], gpt)
     for name, data in matrices(seed).items():
         write_bytes(model / name, data)
     write_bytes(model / FILES["w2v_stat"], w2v_stats(seed))

@@ -98,18 +98,35 @@ def _hook(hooks, lr, recorder: Recorder, where: dict) -> None:
     hooks.forward(lr, output("out", pick=lambda out: out[0]))
 
 
-def attach(hooks, lr: torch.nn.Module, recorder: Recorder) -> None:
-    """Our stages of a regulator that upstream's own code calls (the unmodified IndexTTS2 class): its first
-    call is the prompt half (`infer_v2.py:368-370`, in `_get_speaker_conditioning`), each later call the target
-    half of the next text segment (`infer_v2.py:684-686`)."""
+def attach(hooks, lr: torch.nn.Module, recorder: Recorder, gpt_layer: torch.nn.Module | None = None,
+           quantizer=None) -> None:
+    """Our stages of the modules that upstream's own code calls (the unmodified IndexTTS2 class): the
+    regulator's first call is the prompt half (`infer_v2.py:368-370`, in `_get_speaker_conditioning`), each
+    later call the target half of the next text segment (`infer_v2.py:684-686`), its input S_infer (:681).
+    With `gpt_layer` and the codec's `quantizer` (`s2mel.models["gpt_layer"]`, `semantic_codec.quantizer`),
+    each segment's gpt_layer(latent) (:678) and vq2emb(codes), transposed as :680 transposes it, too."""
     where, calls = {"at": PROMPT}, itertools.count()
 
-    def position(_m, _args):
+    def position(_m, args):
         n = next(calls)
         where["at"] = PROMPT if n == 0 else stages.seg_path(TARGET, n - 1)
+        if n > 0:
+            recorder(stages.seg_path(SEG, n - 1) + "/s_infer", args[0])
 
     hooks.pre(lr, position)
     _hook(hooks, lr, recorder, where)
+    if gpt_layer is not None:
+        layer_calls = itertools.count()
+        hooks.forward(gpt_layer, lambda _m, _a, y: recorder(stages.seg_path(SEG, next(layer_calls)) + "/gpt_layer", y))
+    if quantizer is not None:
+        vq2emb, vq_calls = quantizer.vq2emb, itertools.count()
+
+        def observed(*args, **kwargs):
+            out = vq2emb(*args, **kwargs)
+            recorder(stages.seg_path(SEG, next(vq_calls)) + "/vq2emb", out.transpose(1, 2))
+            return out
+
+        hooks.patch(quantizer, "vq2emb", observed)
 
 
 def code_length(codes: torch.Tensor) -> int:

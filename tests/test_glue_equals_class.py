@@ -4,17 +4,23 @@ Our capture does not run the class: each part builds upstream's module and runs 
 mirrors `infer_v2` line by line (reference_hooks/<part>.py). This test proves that glue against the class itself.
 The class runs offline and unmodified in a process of its own (`python -m reference_hooks.class_check`), on an
 official checkpoint layout written from our seeded weights (reference_hooks/official_layout.py and
-official_hub.py, cached in the user cache: CAMPPlus, the length regulator, the CFM and BigVGAN are the very
-weights our capture uses) and on the bundled speaker recording with a short text and a small `max_mel_tokens`,
-once as one text segment and once cut into two (so the 200 ms join runs):
+official_hub.py, cached in the user cache: the GPT's UnifiedVoice and tokenizer, CAMPPlus, the length regulator,
+gpt_layer, the codec's quantizer, the CFM and BigVGAN are the very weights our capture uses, read back from the
+class's own modules after it loaded them) and on the bundled speaker recording with a short text and a small
+`max_mel_tokens`, once as one text segment and once cut into two (so the 200 ms join runs):
 1. our parts' own hook installers are attached to the class's own objects (its modules, its methods, and the
    functions infer_v2's module calls by name, patched in that namespace and restored afterwards), and one
    `infer(..., output_path=None)` records every stage of those parts into memory (and what the class computes at
    their boundary), its returned int16 output too;
-2. our capture's glue (`reference_hooks.driver.run_parts`) reads the same recording (the `inputs` part) and runs
-   the same parts, given that boundary and the random draws the class made (the CFM noise, recorded by our randn
-   wrapper), and records the same way;
+2. our capture's glue (`reference_hooks.driver.run_parts`) reads the same recording and text (the `inputs` part)
+   and runs the same parts, given that boundary and the random draws the class made (the GPT's multinomial
+   noise, recorded by our multinomial wrapper; the CFM noise, by our randn wrapper), and records the same way;
 3. a second, plain `infer` (nothing attached) gives the class's int16 output again.
+
+The text: the class always runs its NeMo normaliser (utils/front.py:490-491), our glue's tokenizer has none. The
+text used, "Hello world. This is a small test.", is one the normaliser leaves unchanged, and the GPT installer
+checks that on every run (a MISMATCH in the class's checks otherwise, which fails
+test_derived_stages_are_verified_on_both_sides).
 
 What is hooked where (the two tables of reference_hooks/class_check.py, ATTACHED and GIVEN):
 
@@ -25,8 +31,14 @@ What is hooked where (the two tables of reference_hooks/class_check.py, ATTACHED
     style     kaldi.fbank in infer_v2's namespace (:362-364; its           -
               helpers tapped in torchaudio's kaldi module), campplus_model:
               input (the centred fbank, :365), internals, output (:366)
-    s2mel     s2mel.models["length_regulator"] (:368-370, :684-686)       inputs/prompt_content (S_ref, :359),
-                                                                          inputs/seg_NN/target_content (S_infer, :678-681)
+    gpt       tokenizer.tokenize/split_segments (:545-552, normaliser     inputs/spk_cond, inputs/emo_cond
+              checked), gpt: merge_emovec (:598), inference_speech        (get_emb's outputs, :357, :395);
+              (:606-624) with transformers' beam search, its logits       gpt/seg_NN/token_NNNN/noise (the
+              processors and torch.multinomial, the conformers,           class's draws, recorded)
+              perceivers and GPT-2 blocks, the latent pass (:654-668)
+    s2mel     s2mel.models["gpt_layer"] (:678), semantic_codec.           inputs/prompt_content (S_ref, :359)
+              quantizer.vq2emb (:679), s2mel.models["length_regulator"]
+              (:368-370, :684-686; its input S_infer, :681)
     cfm       s2mel.models["cfm"]: inference (:688-696), its              cfm/seg_NN/noise (the class's draw, recorded)
               estimator, torch.randn
     vocoder   bigvgan (:697,701), torch.clamp (:706) and torch.cat of the  -
@@ -42,12 +54,15 @@ after part, so each part's stages are required in the same order on both sides, 
 How a part that lands extends this proof: give its reference module an installer that can be attached to a
 module it did not build (as `s2mel.attach`, `cfm.attach`, `vocoder.attach`), add its row to `ATTACHED` with the
 class's object it hooks, and delete the `GIVEN` rows of the stages it now computes (semantic:
-`inputs/prompt_content`; GPT: `inputs/seg_NN/target_content`, its sampling draws recorded by its installer as the
-CFM's noise is). The tests below need no change: they compare whatever the tables make both sides record.
+`inputs/prompt_content`, `inputs/spk_cond`, `inputs/emo_cond`; its draws, if any, recorded by its installer as
+the GPT's and the CFM's are), and add its module to `class_check.ours_in_class`. The tests below need no change:
+they compare whatever the tables make both sides record.
 
-Runs in 70-100 s on 2 shared cores once the layout (1 GB, about a minute to write) and NeMo's compiled English
-grammar (about a minute) are cached (measured 69 s and 98 s; 124 s with the layout written first); skipped, with
-the reason, when the `class` extra is not installed (`make setup` installs it).
+Compares 702 stages with one segment and 1255 with two (gpt 158 / 270, s2mel 37 / 57, cfm 350 / 700, vocoder
+73 / 144, style 76, frontend 8), every one bit-identical. Runs in about 125 s on 2 shared cores once the layout
+(1 GB, about 40 s to write) and NeMo's compiled English grammar (about a minute) are cached (measured 125 s: the
+class hooked 16 s and 18 s, our glue 13 s and 17 s, building the class 22 s); skipped, with the reason, when the
+`class` extra is not installed (`make setup` installs it).
 """
 from __future__ import annotations
 
@@ -110,8 +125,12 @@ def test_both_sides_record_the_same_stages_in_the_same_order_within_each_part(re
         assert theirs[part] == paths, (f"{part}, its stage {first}: the class recorded {theirs[part][first:first + 1]}, "
                                        f"our glue {paths[first:first + 1]} ({len(theirs[part])} vs {len(paths)} stages)")
     assert any(p.endswith("/final_layer/modulated") for p in run["glue_paths"])
-    segments = {p.split("/")[1] for p in ours["vocoder"] if p.startswith("vocoder/seg_")}
-    assert segments == ({"seg_00"} if name == "one_segment" else {"seg_00", "seg_01"}), segments
+    for part in ("gpt", "s2mel", "cfm", "vocoder"):  # every per-segment part ran each segment, on both sides
+        segments = {p.split("/")[1] for p in ours[part] if p.startswith(f"{part}/seg_")}
+        assert segments == ({"seg_00"} if name == "one_segment" else {"seg_00", "seg_01"}), (part, segments)
+    for seg in sorted(segments):  # the GPT's sampled path and what s2mel made of it
+        assert {f"gpt/{seg}/token_0000/noise", f"gpt/{seg}/codes", f"gpt/{seg}/latent/out", f"s2mel/{seg}/gpt_layer",
+                f"s2mel/{seg}/vq2emb", f"s2mel/{seg}/s_infer"} <= set(ours["gpt"] + ours["s2mel"]), seg
 
 
 @pytest.mark.parametrize("name", RUNS)
@@ -159,6 +178,16 @@ def test_every_tensor_the_class_loaded_equals_its_file(result):
     # post_init_gpt2_config (infer_v2.py:153) makes gpt.wte and the inference model's tensors aliases of loaded ones
     gpt = next(c for c in loaded if c["file"] == "gpt.pth")
     assert "gpt.wte.weight" in gpt["aliases"] and any(k.startswith("inference_model.") for k in gpt["aliases"])
+
+
+def test_the_class_computes_with_our_parts_seeded_weights(result):
+    """Read back from the class's own modules after it loaded the layout: UnifiedVoice and the tokenizer (gpt),
+    the length regulator, gpt_layer and the codec's quantizer (s2mel), the CFM: what our glue loads."""
+    meta, _ = result
+    ours = meta["ours_in_class"]
+    assert set(ours) == {"gpt", "s2mel", "cfm"}
+    for part, check in ours.items():
+        assert check["total"] > 10 and not check["differing"], (part, check["differing"][:5])
 
 
 @pytest.mark.parametrize("name", RUNS)
