@@ -18,6 +18,7 @@ from harness.stages.cfm import CfmConfig
 from harness.stages.frontend import FrontendConfig
 from harness.stages.inputs import InputsConfig
 from harness.stages.s2mel import S2MelConfig
+from harness.stages.semantic import SemanticConfig
 from harness.stages.style import StyleConfig
 from harness.stages.vocoder import VocoderConfig
 
@@ -30,6 +31,7 @@ class PipelineConfig:
     inputs: InputsConfig = field(default_factory=InputsConfig)
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     style: StyleConfig = field(default_factory=StyleConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
     s2mel: S2MelConfig = field(default_factory=S2MelConfig)
     cfm: CfmConfig = field(default_factory=CfmConfig)
     vocoder: VocoderConfig = field(default_factory=VocoderConfig)
@@ -38,6 +40,8 @@ class PipelineConfig:
         # widths that one part hands to the next must agree
         checks = [
             (self.inputs.content_channels, self.s2mel.lr_in_channels, "inputs.content_channels", "s2mel.lr_in_channels"),
+            (self.semantic.codec_hidden_size, self.s2mel.lr_in_channels, "semantic.codec_hidden_size",
+             "s2mel.lr_in_channels"),
             (self.s2mel.lr_channels, self.cfm.content_dim, "s2mel.lr_channels", "cfm.content_dim"),
             (self.frontend.n_mels, self.cfm.in_channels, "frontend.n_mels", "cfm.in_channels"),
             (self.style.embedding_size, self.cfm.style_dim, "style.embedding_size", "cfm.style_dim"),
@@ -99,8 +103,12 @@ FULL = PipelineConfig(name="full")
 #: The front end and CAMPPlus (6.85 M parameters) keep their real size: upstream hard-wires them.
 TINY = PipelineConfig(
     name="tiny",
-    inputs=InputsConfig(content_channels=96, target_codes=24),
-    s2mel=S2MelConfig(lr_channels=64, lr_in_channels=96),
+    inputs=InputsConfig(target_codes=24),
+    # w2v-bert at its hard-wired width (1024: the codec's and the length regulator's input) with a small FFN and
+    # 18 layers, one more than the 17 read, so reading the wrong layer shows; a small codec backbone
+    semantic=SemanticConfig(num_hidden_layers=18, intermediate_size=256, vocos_dim=32, vocos_intermediate_dim=64,
+                            vocos_num_layers=2),
+    s2mel=S2MelConfig(lr_channels=64),
     cfm=CfmConfig(hidden_dim=64, num_heads=4, depth=5, content_dim=64, wavenet_hidden=64, wavenet_layers=3),
     vocoder=VocoderConfig(upsample_initial_channel=128),  # BigVGAN's channels 128 -> 64 ... -> 2
 )

@@ -1,5 +1,5 @@
 """The inputs part on the reference side: the speaker recording as the file holds it, and the seeded
-stand-ins of the parts still to come (content features of the speaker and of the text).
+stand-in of the part still to come (the GPT's content features of the text).
 
 The recording is decoded as `librosa.load` decodes it (infer_v2.py:313; librosa/core/audio.py:176 and
 :201-225: `soundfile.SoundFile(path).read(frames=-1, dtype=float32)`, the same libsndfile call made here
@@ -80,7 +80,7 @@ def check(path: Path, frontend, style) -> None:
 
 
 def run(source: Source, config: InputsConfig, given: dict, recorder: Recorder) -> dict[str, torch.Tensor]:
-    """The recording and its rate, then the seeded stand-ins (drawn in a fixed order from the seed).
+    """The recording and its rate, then the seeded stand-in (drawn in a fixed order from the seed).
 
     Given recorded inputs (a float64 run for noise floors replays the float32 run's), they are passed on.
     """
@@ -90,11 +90,8 @@ def run(source: Source, config: InputsConfig, given: dict, recorder: Recorder) -
     out = {"inputs/speaker_wav": recorder("inputs/speaker_wav", torch.from_numpy(y), sample_rate=rate,
                                           note=f"decoded from {source.speaker.name}, {y.shape[0]} channel(s)"),
            "inputs/speaker_rate": recorder("inputs/speaker_rate", torch.tensor([rate], dtype=torch.int64))}
-    # the speaker content stand-in: as many frames as semantic features of this much speech (at most 15 s)
-    seconds = min(y.shape[1] / rate, 15.0)
-    n_prompt = max(1, int(seconds * config.content_rate))
     g = np.random.default_rng(source.seed)
-    stand_ins = {"inputs/prompt_content": g.standard_normal((1, n_prompt, config.content_channels))}
+    stand_ins = {}
     for seg in range(source.segments):
         stand_ins[f"inputs/seg_{seg:02d}/target_content"] = g.standard_normal((1, config.target_codes,
                                                                                config.content_channels))

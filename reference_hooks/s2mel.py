@@ -19,6 +19,7 @@ from reference_hooks.upstream import import_module
 from reference_hooks.weights import load_into
 
 TARGET_IN = "inputs/seg_{seg}/target_content"
+PROMPT_IN = "semantic/codec/emb"  # S_ref (infer_v2.py:359)
 PROMPT_MEL = "frontend/mel/out"  # ref_mel (infer_v2.py:360)
 PREFIX = "length_regulator"
 
@@ -85,10 +86,10 @@ def run(model: torch.nn.Module, config: S2MelConfig, given: dict[str, torch.Tens
     with torch.inference_mode(), hooked() as hooks:
         if recorder.hooking:
             _hook(hooks, model, recorder, where)
-        if "inputs/prompt_content" in given:
+        if PROMPT_IN in given:
             # infer_v2:361,368-370: ref_target_lengths = ref_mel.size(2); prompt_condition = lr(S_ref, ...)[0]
             frames = given[PROMPT_MEL].shape[-1]
-            out[PROMPT + "/out"] = model(given["inputs/prompt_content"], ylens=torch.LongTensor([frames]),
+            out[PROMPT + "/out"] = model(given[PROMPT_IN], ylens=torch.LongTensor([frames]),
                                          n_quantizers=3, f0=None)[0]
         for seg in stages.segments_in(given, TARGET_IN):
             content = given[stages.seg_path(TARGET_IN, seg)]

@@ -1,9 +1,9 @@
 """The `inputs` part: what the pipeline is given.
 
 The speaker recording as the file holds it (its channels, at its own rate, decoded as librosa.load decodes
-it) and its sample rate; the front end (`frontend`) loads it as upstream does. Until the parts that compute
-them land, the content features (of the speaker and of the text to speak) are seeded stand-ins, marked as
-such in the trace. Random draws are recorded where upstream makes them, as stages of the part that draws
+it) and its sample rate; the front end (`frontend`) loads it as upstream does. Until the GPT part lands, the
+content features of the text to speak are a seeded stand-in, marked as such in the trace (the speaker's come
+from the `semantic` part's codec). Random draws are recorded where upstream makes them, as stages of the part that draws
 (`cfm/seg_NN/noise`). Homes: `reference_hooks/inputs.py` (the recording, the seeded stand-ins),
 `reimpl/inputs/` (a pass-through: our side takes the inputs as recorded).
 """
@@ -16,13 +16,10 @@ from harness.stages.spec import AUDIO, EXACT, Part, PartConfig, StageSpec
 
 @dataclass(frozen=True)
 class InputsConfig(PartConfig):
-    """The stand-ins' sizes."""
+    """The stand-in's sizes."""
 
-    content_channels: int = 1024  # width of the semantic features the length regulator reads
+    content_channels: int = 1024  # width of the content features the length regulator reads
     target_codes: int = 40  # how many GPT codes the target stand-in stands for
-    # the speaker content stand-in's frames per second of speech: one per 1.72 mel frames of 256 samples at
-    # 22050 Hz, as the length regulator's prompt half maps content frames to mel frames
-    content_rate: float = 22050 / 256 / 1.72
 
 
 SEG = "inputs/seg_{seg}"
@@ -31,15 +28,13 @@ STAGES = (
     StageSpec("inputs/speaker_wav", "C S", kind=AUDIO,
               doc="the speaker recording as the file holds it: its channels at its own rate (libsndfile float32)"),
     StageSpec("inputs/speaker_rate", "N", kind=EXACT, doc="the recording's sample rate in Hz"),
-    StageSpec("inputs/prompt_content", "B T C", stand_in="semantic",
-              doc="content features of the speaker (semantic codec embedding)"),
     StageSpec(SEG + "/target_content", "B T C", stand_in="gpt",
               doc="content features of the text to speak (codes + GPT latent)"),
 )
 
 PART = Part(
     name="inputs",
-    doc="the speaker recording as the file holds it, the stand-ins of parts to come, and every random draw",
+    doc="the speaker recording as the file holds it, and the stand-in of the GPT's content",
     stages=STAGES,
     produces=tuple(s.template for s in STAGES),
     config=InputsConfig,
