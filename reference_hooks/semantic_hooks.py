@@ -55,8 +55,8 @@ def attach(hooks, up, recorder: Recorder, where: dict) -> None:
     _extractor(hooks, up.extract_features, recorder, where)
     model = up.semantic_model
     _position_bias(hooks, model.encoder.layers[0].self_attn, recorder, where)
-    hooks.forward(model.feature_projection.layer_norm, out_of("w2v/feature_projection/norm"))
-    hooks.forward(model.feature_projection, out_of("w2v/feature_projection"))
+    hooks.forward(model.feature_projection.layer_norm, out_of("w2v/projection_norm"))
+    hooks.forward(model.feature_projection, out_of("w2v/projection"))
     hooks.pre(model.encoder.layers[0], in_of("w2v/encoder_in"))
     for stage, attr, side in _LAYER0:
         module = _module(model.encoder.layers[0], attr)

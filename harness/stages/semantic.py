@@ -84,7 +84,7 @@ L0 = W2V + "/layer_00"
 B0 = ENC + "/block_00"
 
 
-def _pass(prefix: str, cond: str, who: str) -> tuple[StageSpec, ...]:
+def _pass(prefix: str, cond: str, who: str, lines: tuple[str, str, str]) -> tuple[StageSpec, ...]:
     """The stages of one pass (speaker or emotion) through the features and w2v-bert."""
     def s(name, layout, doc, inner=True, **kw):
         return StageSpec(f"{prefix}/{name}", layout, doc=doc, detail=INTERNAL if inner else "boundary",
@@ -92,12 +92,12 @@ def _pass(prefix: str, cond: str, who: str) -> tuple[StageSpec, ...]:
 
     return (
         s("fbank", "B T C", "Kaldi log-mel per 10 ms, before the per-bin normalisation (_extract_fbank_features)"),
-        s("features", "B T C", f"per-bin normalised, padded to even with 1.0, pairs stacked: {who}'s "
-          "input_features [1, T, 160] (infer_v2.py:354-355)", inner=False),
-        s("attention_mask", "B T", "1 real, 0 the half-padded last stacked frame of an odd count (:356)",
+        s("features", "B T C", f"{who}: per-bin normalised, padded to even with 1.0, pairs stacked (:{lines[0]})",
+          inner=False),
+        s("attention_mask", "B T", f"1 real, 0 the half-padded last stacked frame of an odd count (:{lines[1]})",
           inner=False, kind=EXACT),
-        s(W2V + "/feature_projection/norm", "B T C", "LayerNorm(160)"),
-        s(W2V + "/feature_projection", "B T C", "Linear(160, 1024)"),
+        s(W2V + "/projection_norm", "B T C", "feature projection: LayerNorm(160)"),
+        s(W2V + "/projection", "B T C", "feature projection: Linear(160, 1024)"),
         s(W2V + "/encoder_in", "B T C", "masked frames zeroed: hidden_states[0]"),
         s(L0 + "/ffn1/norm", "B T C", "first macaron FFN: LayerNorm"),
         s(L0 + "/ffn1/out", "B T C", "Linear -> swish -> Linear"),
@@ -106,7 +106,7 @@ def _pass(prefix: str, cond: str, who: str) -> tuple[StageSpec, ...]:
         s(L0 + "/attn/q", "B T C", "linear_q"),
         s(L0 + "/attn/k", "B T C", "linear_k"),
         s(L0 + "/attn/v", "B T C", "linear_v"),
-        s(L0 + "/attn/pos_bias", "B H T T", "relative-key bias q . E[clamp(key - query, -64, 8)] / sqrt(Dh)"),
+        s(L0 + "/attn/pos_bias", "B H T T", "relative-key bias: q . distance_embedding(clamp(key - query, -64, 8)) / sqrt(Dh)"),
         s(L0 + "/attn/context", "B T C", "heads merged: linear_out's input"),
         s(L0 + "/attn/out", "B T C", "linear_out"),
         s(L0 + "/attn/residual", "B T C", "+ x"),
@@ -123,14 +123,14 @@ def _pass(prefix: str, cond: str, who: str) -> tuple[StageSpec, ...]:
         s(L0 + "/ffn2/norm", "B T C", "second macaron FFN: LayerNorm"),
         s(L0 + "/ffn2/out", "B T C", "Linear -> swish -> Linear"),
         s(L0 + "/ffn2/residual", "B T C", "x + 0.5 ffn"),
-        s(W2V + "/layer_{block}/out", "B T C", "a conformer layer's output (final LayerNorm): hidden_states[i + 1]"),
-        s(W2V + "/hidden", "B T C", "hidden_states[17] = layer_16/out, what get_emb reads (:270)"),
-        s(cond, "B T C", f"(hidden - mean) / sqrt(var), the shipped statistics: {who} (:271)", inner=False,
+        s(W2V + "/layer_{block}/out", "B T C", "a conformer layer's output (final LayerNorm), hidden state i + 1"),
+        s(W2V + "/hidden", "B T C", "hidden state 17 = layer_16/out, what get_emb reads (:270)"),
+        s(cond, "B T C", f"(hidden - mean) / sqrt(var), the shipped statistics: {who} (:{lines[2]}, :271)", inner=False,
           input=W2V + "/hidden"),
     )
 
 
-STAGES = _pass("semantic", "spk_cond", "the speaker") + (
+STAGES = _pass("semantic", "spk_cond", "the speaker", ("354-355", "356", "357")) + (
     StageSpec(ENC + "/in", "B C T", detail=INTERNAL, group=CODEC, doc="spk_cond channels first into VocosBackbone"),
     StageSpec(ENC + "/embed", "B C T", detail=INTERNAL, group=CODEC, doc="Conv1d(1024, vocos_dim, 7, pad 3)"),
     StageSpec(ENC + "/norm", "B T C", detail=INTERNAL, group=CODEC, doc="LayerNorm (eps 1e-6)"),
@@ -143,7 +143,7 @@ STAGES = _pass("semantic", "spk_cond", "the speaker") + (
     StageSpec(ENC + "/final_norm", "B T C", detail=INTERNAL, group=CODEC, doc="final LayerNorm"),
     StageSpec(ENC + "/out", "B T C", detail=INTERNAL, group=CODEC, doc="Linear(vocos_dim, 1024) (encoder[1])"),
     StageSpec(CODEC + "/z_e", "B C T", detail=INTERNAL, group=CODEC, doc="in_project (weight-normed 1x1) to 8 dims"),
-    StageSpec(CODEC + "/codes", "B T", kind=EXACT, group=CODEC,
+    StageSpec(CODEC + "/codes", "B T", kind=EXACT, group=CODEC, input="margin",
               doc="nearest codeword by cosine (l2-normalised squared distance), codebook 8192"),
     StageSpec(CODEC + "/margin", "B T", derived=True, detail=INTERNAL, group=CODEC,
               doc="second-nearest minus nearest codeword distance (upstream's latent2dist): a near-tie is small",
@@ -151,8 +151,8 @@ STAGES = _pass("semantic", "spk_cond", "the speaker") + (
     StageSpec(CODEC + "/z_q", "B C T", detail=INTERNAL, group=CODEC,
               doc="the raw codeword as z_e + (z_q - z_e) (the straight-through sum)"),
     StageSpec(CODEC + "/quantized", "B C T", detail=INTERNAL, group=CODEC, doc="out_project (weight-normed 1x1) to 1024"),
-    StageSpec(CODEC + "/emb", "B T C", group=CODEC, doc="S_ref = quantize(spk_cond)[1] (infer_v2.py:359)"),
-) + _pass("semantic/emo", "cond", "the emotion prompt")
+    StageSpec(CODEC + "/emb", "B T C", group=CODEC, doc="S_ref, the second output of quantize(spk_cond) (infer_v2.py:359)"),
+) + _pass("semantic/emo", "cond", "the emotion prompt", ("392-393", "394", "395"))
 
 #: the recording whose feature frame count is odd (the bundled one gives an even count): faults of the padding
 #: and of the mask show only on it

@@ -84,9 +84,9 @@ def hidden(p: Params, config: SemanticConfig, feats: torch.Tensor, mask: torch.T
     read = config.hidden_layer + active("semantic.w2v.hidden_18") - active("semantic.w2v.hidden_16")
     valid = mask.bool()
     weight = p[f"{W}.feature_projection.projection.weight"]
-    x = tap(f"{prefix}/w2v/feature_projection/norm",
+    x = tap(f"{prefix}/w2v/projection_norm",
             layer_norm(p, f"{W}.feature_projection.layer_norm", feats.to(weight.dtype), eps))
-    x = tap(f"{prefix}/w2v/feature_projection", linear(p, f"{W}.feature_projection.projection", x))
+    x = tap(f"{prefix}/w2v/projection", linear(p, f"{W}.feature_projection.projection", x))
     x = tap(f"{prefix}/w2v/encoder_in", x.masked_fill(~valid[..., None], 0.0))
     states = [x]
     for i in range(config.num_hidden_layers):
