@@ -73,7 +73,7 @@ def _prompt_content(hooks, tts, keep) -> None:
 
     def observed(*args, **kwargs):
         out = quantize(*args, **kwargs)
-        keep("inputs/prompt_content", out[1])
+        keep("semantic/codec/emb", out[1])
         return out
 
     hooks.patch(tts.semantic_codec, "quantize", observed)
@@ -99,7 +99,7 @@ ATTACHED = (
     Attached("vocoder", "bigvgan's input (infer_v2.py:697,701)", _vocoder),
 )
 GIVEN = (
-    Given("inputs/prompt_content", "S_ref = semantic_codec.quantize(spk_cond_emb)[1] (infer_v2.py:359)", _prompt_content),
+    Given("semantic/codec/emb", "S_ref = semantic_codec.quantize(spk_cond_emb)[1] (infer_v2.py:359)", _prompt_content),
     Given("inputs/style", "campplus_model(fbank - mean) (infer_v2.py:362-366)",
           lambda hooks, tts, keep: hooks.forward(tts.campplus_model, lambda _m, _a, out: keep("inputs/style", out))),
     Given("inputs/seg_{seg}/target_content", "S_infer = vq2emb(codes) + gpt_layer(latent), the length regulator's "

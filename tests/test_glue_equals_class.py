@@ -16,7 +16,7 @@ What is hooked where (the two tables of reference_hooks/class_check.py, ATTACHED
 
     our part  the class's object its installer is attached to         our glue is given from the class
     inputs    mel_fn: input audio_22k, output ref_mel (:351,360)       - (it reads the recording itself)
-    s2mel     s2mel.models["length_regulator"] (:368-370, :684-686)   inputs/prompt_content (S_ref, :359),
+    s2mel     s2mel.models["length_regulator"] (:368-370, :684-686)   semantic/codec/emb (S_ref, :359),
                                                                        inputs/seg_NN/target_content (S_infer, :678-681)
     cfm       s2mel.models["cfm"]: inference (:688-696), its          inputs/style (CAMPPlus, :366),
               estimator, torch.randn                                  cfm/seg_NN/noise (the class's draw, recorded)
