@@ -132,7 +132,7 @@ def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
     target_content = given[TARGET_IN]
     tt = cfg.s2mel.target_frames(target_content.shape[1])
     tensors: dict[str, np.ndarray] = {}
-    prompt_cond = lr.run(None, {"s_ref": given["inputs/prompt_content"],
+    prompt_cond = lr.run(None, {"s_ref": given["semantic/codec/emb"],
                                 "ref_target_lengths": np.array([tp], dtype=np.int64)})[0]
     cond = lr.run(None, {"s_ref": target_content, "ref_target_lengths": np.array([tt], dtype=np.int64)})[0]
     tensors["lr.prompt.out"], tensors["lr.target.out"] = prompt_cond, cond
