@@ -19,6 +19,7 @@ from harness.stages.frontend import FrontendConfig
 from harness.stages.gpt import GptConfig
 from harness.stages.inputs import InputsConfig
 from harness.stages.s2mel import S2MelConfig
+from harness.stages.semantic import SemanticConfig
 from harness.stages.style import StyleConfig
 from harness.stages.vocoder import VocoderConfig
 
@@ -32,6 +33,7 @@ class PipelineConfig:
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     style: StyleConfig = field(default_factory=StyleConfig)
     gpt: GptConfig = field(default_factory=GptConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
     s2mel: S2MelConfig = field(default_factory=S2MelConfig)
     cfm: CfmConfig = field(default_factory=CfmConfig)
     vocoder: VocoderConfig = field(default_factory=VocoderConfig)
@@ -39,7 +41,8 @@ class PipelineConfig:
     def __post_init__(self):
         # widths that one part hands to the next must agree
         checks = [
-            (self.inputs.content_channels, self.s2mel.lr_in_channels, "inputs.content_channels", "s2mel.lr_in_channels"),
+            (self.semantic.codec_hidden_size, self.s2mel.lr_in_channels, "semantic.codec_hidden_size",
+             "s2mel.lr_in_channels"),
             (self.s2mel.lr_channels, self.cfm.content_dim, "s2mel.lr_channels", "cfm.content_dim"),
             (self.frontend.n_mels, self.cfm.in_channels, "frontend.n_mels", "cfm.in_channels"),
             (self.style.embedding_size, self.cfm.style_dim, "style.embedding_size", "cfm.style_dim"),
@@ -113,6 +116,10 @@ TINY = PipelineConfig(
     gpt=GptConfig(layers=2, heads=4, max_mel_tokens=250, max_text_tokens=120, number_text_tokens=256,
                   cond_output_size=64, cond_linear_units=128, cond_heads=2, cond_blocks=2, emo_output_size=64,
                   emo_linear_units=128, emo_heads=2, emo_blocks=2, max_tokens=16, max_text_tokens_per_segment=16),
+    # w2v-bert at its hard-wired width (1024: the codec's and the length regulator's input) with a small FFN and
+    # 18 layers, one more than the 17 read, so reading the wrong layer shows; a small codec backbone
+    semantic=SemanticConfig(num_hidden_layers=18, intermediate_size=256, vocos_dim=32, vocos_intermediate_dim=64,
+                            vocos_num_layers=2),
     s2mel=S2MelConfig(lr_channels=64),
     cfm=CfmConfig(hidden_dim=64, num_heads=4, depth=5, content_dim=64, wavenet_hidden=64, wavenet_layers=3),
     vocoder=VocoderConfig(upsample_initial_channel=128),  # BigVGAN's channels 128 -> 64 ... -> 2

@@ -32,7 +32,7 @@ from harness.pipeline import boundary_inputs
 from harness.trace import Trace
 
 #: the smallest config the package's export accepts: tiny, with its fixed widths
-TINY_ONNX = TINY.with_(name="tiny-onnx", inputs__content_channels=1024, s2mel__lr_channels=512,
+TINY_ONNX = TINY.with_(name="tiny-onnx", s2mel__lr_channels=512,
                        s2mel__lr_in_channels=1024, cfm__content_dim=512)
 CODES, LATENT = "gpt/seg_00/codes", "gpt/seg_00/latent/out"
 MAP = Path(__file__).with_name("indextts_onnx.map.toml")
@@ -113,7 +113,7 @@ def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
     tp = prompt_mel.shape[-1]
     codes, latent = ref.read(CODES).astype(np.int64), ref.read(LATENT).astype(np.float32)
     tensors: dict[str, np.ndarray] = {}
-    prompt_cond = lr.run(None, {"s_ref": given["inputs/prompt_content"],
+    prompt_cond = lr.run(None, {"s_ref": given["semantic/codec/emb"],
                                 "ref_target_lengths": np.array([tp], dtype=np.int64)})[0]
     tensors["lr.prompt.out"] = prompt_cond
 

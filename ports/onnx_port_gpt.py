@@ -108,7 +108,7 @@ def sampler_kept(logits: np.ndarray, generated: np.ndarray, cfg) -> np.ndarray:
 def _segment(sess, ref: Trace, seg: int, cfg, tensors: dict) -> None:
     at = f"gpt/seg_{seg:02d}"
     text = ref.read(f"{at}/text_ids").astype(np.int32)
-    spk, emo = ref.read("inputs/spk_cond").astype(np.float32), ref.read("inputs/emo_cond").astype(np.float32)
+    spk, emo = ref.read("semantic/spk_cond").astype(np.float32), ref.read("semantic/emo/cond").astype(np.float32)
     codes, t = [], 0
     while f"{at}/token_{t:04d}/code" in ref:
         codes.append(int(ref.read(f"{at}/token_{t:04d}/code")[0]))

@@ -78,7 +78,7 @@ def _prompt_content(hooks, tts, keep) -> None:
 
     def observed(*args, **kwargs):
         out = quantize(*args, **kwargs)
-        keep("inputs/prompt_content", out[1])
+        keep("semantic/codec/emb", out[1])
         return out
 
     hooks.patch(tts.semantic_codec, "quantize", observed)
@@ -129,11 +129,11 @@ ATTACHED = (
              _vocoder),
 )
 GIVEN = (
-    Given("inputs/prompt_content", "S_ref = semantic_codec.quantize(spk_cond_emb)[1] (:359)", _prompt_content),
-    Given("inputs/spk_cond", "spk_cond_emb = get_emb(...) of the speaker (:354-357)",
-          _semantic_features(0, "inputs/spk_cond")),
-    Given("inputs/emo_cond", "emo_cond_emb = get_emb(...) of the emotion reference, the speaker (:391-395)",
-          _semantic_features(1, "inputs/emo_cond")),
+    Given("semantic/codec/emb", "S_ref = semantic_codec.quantize(spk_cond_emb)[1] (:359)", _prompt_content),
+    Given("semantic/spk_cond", "spk_cond_emb = get_emb(...) of the speaker (:354-357)",
+          _semantic_features(0, "semantic/spk_cond")),
+    Given("semantic/emo/cond", "emo_cond_emb = get_emb(...) of the emotion reference, the speaker (:391-395)",
+          _semantic_features(1, "semantic/emo/cond")),
 )
 
 

@@ -19,23 +19,26 @@ from harness.configs import PipelineConfig
 from harness.detail import Detail
 from harness.pipeline import chain
 from harness.trace import Trace, TraceWriter
-from reference_hooks import cfm, frontend, gpt, inputs, s2mel, style, vocoder
+from reference_hooks import cfm, frontend, gpt, inputs, s2mel, semantic, style, vocoder
 from reference_hooks.recorder import Recorder
 from reference_hooks.upstream import UpstreamSource
 from reference_hooks.weights import seeded_from
 
-RUNNERS = {"inputs": inputs.run, "frontend": frontend.run, "style": style.run, "gpt": gpt.run, "s2mel": s2mel.run,
-           "cfm": cfm.run, "vocoder": vocoder.run}
-BUILDERS = {"style": style.build, "gpt": gpt.build, "s2mel": s2mel.build, "cfm": cfm.build, "vocoder": vocoder.build}
+RUNNERS = {"inputs": inputs.run, "frontend": frontend.run, "style": style.run, "semantic": semantic.run,
+           "gpt": gpt.run, "s2mel": s2mel.run, "cfm": cfm.run, "vocoder": vocoder.run}
+BUILDERS = {"style": style.build, "semantic": semantic.build, "gpt": gpt.build, "s2mel": s2mel.build, "cfm": cfm.build,
+            "vocoder": vocoder.build}
 #: per part with weights: its upstream module (random init), the prefix of its names, buffers kept as computed,
 #: and optionally the part's own adjustment of the drawn values (weights, part config) -> weights; or a function
 #: (part config, seed) -> weights, for a part with its own scales or several modules
 SEEDED = {"style": (style.unbuilt_module, style.PREFIX, ()),
+          "semantic": (semantic.unbuilt_module, semantic.PREFIX, semantic.KEEP),
           "gpt": gpt.seeded, "s2mel": s2mel.seeded,
           "cfm": (cfm.unbuilt_module, "cfm", ("freqs", "input_pos")),
           "vocoder": (vocoder.unbuilt_module, vocoder.PREFIX, (".filter",), vocoder.seeded_levels)}
-#: parts whose seeded values follow their own rule (CAMPPlus: valid batch-norm running statistics)
-GENERATORS = {"style": style.generate}
+#: parts whose seeded values follow their own rule (CAMPPlus: valid batch-norm running statistics; semantic:
+#: layer scales, codebook, and the statistics shipped in the wheel)
+GENERATORS = {"style": style.generate, "semantic": semantic.generate}
 #: stages a float64 run of the noise floors is handed besides the recorded inputs and draws: the sampled path
 #: (the GPT's candidates), so rounding cannot send it down other beams at a near tie
 FOLLOWED = ("gpt/seg_{seg}/token_{token}/candidates",)

@@ -93,7 +93,7 @@ def check_text(config: GptConfig, model_bytes: bytes, text: str) -> int:
 def run(built: Built, config: GptConfig, given: dict[str, torch.Tensor], recorder: Recorder) -> dict[str, torch.Tensor]:
     """Every segment's GPT steps, in infer_v2's order; the draws are upstream's unless `given` holds them."""
     model = built.model
-    spk, emo = given["inputs/spk_cond"].to(_dtype(model)), given["inputs/emo_cond"].to(_dtype(model))
+    spk, emo = given["semantic/spk_cond"].to(_dtype(model)), given["semantic/emo/cond"].to(_dtype(model))
     text = text_of(given["inputs/text"])
     out: dict[str, torch.Tensor] = {}
     with tempfile.TemporaryDirectory() as tmp:

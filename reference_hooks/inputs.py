@@ -1,6 +1,4 @@
-"""The inputs part on the reference side: the text, the speaker recording as the file holds it, and the
-seeded stand-ins of the parts still to come (the speaker's content features, the semantic features the GPT
-conditions on).
+"""The inputs part on the reference side: the text and the speaker recording as the file holds it.
 
 The recording is decoded as `librosa.load` decodes it (infer_v2.py:313; librosa/core/audio.py:176 and
 :201-225: `soundfile.SoundFile(path).read(frames=-1, dtype=float32)`, the same libsndfile call made here
@@ -82,7 +80,7 @@ def check(path: Path, frontend, style) -> None:
 
 
 def run(source: Source, config: InputsConfig, given: dict, recorder: Recorder) -> dict[str, torch.Tensor]:
-    """The recording and its rate, then the seeded stand-ins (drawn in a fixed order from the seed).
+    """The text (as code points), the recording and its rate.
 
     Given recorded inputs (a float64 run for noise floors replays the float32 run's), they are passed on.
     """
@@ -94,18 +92,4 @@ def run(source: Source, config: InputsConfig, given: dict, recorder: Recorder) -
     out["inputs/speaker_wav"] = recorder("inputs/speaker_wav", torch.from_numpy(y), sample_rate=rate,
                                          note=f"decoded from {source.speaker.name}, {y.shape[0]} channel(s)")
     out["inputs/speaker_rate"] = recorder("inputs/speaker_rate", torch.tensor([rate], dtype=torch.int64))
-    # the speaker content stand-in: as many frames as semantic features of this much speech (at most 15 s)
-    seconds = min(y.shape[1] / rate, 15.0)
-    n_prompt = max(1, int(seconds * config.content_rate))
-    g = np.random.default_rng(source.seed)
-    stand_ins = {"inputs/prompt_content": g.standard_normal((1, n_prompt, config.content_channels))}
-    # w2v-bert features of the recording (normalised layer 17: about unit scale), one frame per 20 ms; the
-    # emotion reference is the same recording loaded again through librosa at 16 kHz (infer_v2.py:385-402),
-    # which differs a little from the speaker's 16 kHz audio: a small perturbation of the same features
-    frames = max(4, int(seconds * config.semantic_rate))
-    spk = g.standard_normal((1, frames, config.semantic_channels))
-    stand_ins["inputs/spk_cond"] = spk
-    stand_ins["inputs/emo_cond"] = spk + 0.03 * g.standard_normal(spk.shape)
-    for path, value in stand_ins.items():
-        out[path] = recorder(path, torch.from_numpy(value.astype(np.float32)), note="seeded stand-in")
     return out

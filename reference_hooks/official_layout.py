@@ -40,7 +40,7 @@ MANIFEST = "manifest.json"
 
 #: our pipeline at the widths the class's own code fixes: the length regulator reads the codec's 1024-wide
 #: embedding (S_ref, infer_v2.py:359) and vq2emb(codes) + gpt_layer(latent), 1024 wide too (:679-681)
-CLASS_CONFIG = TINY.with_(name="tiny-class", inputs__content_channels=1024, s2mel__lr_in_channels=1024)
+CLASS_CONFIG = TINY.with_(name="tiny-class", s2mel__lr_in_channels=1024)
 
 SEMANTIC_CODEC = {"codebook_size": 8192, "hidden_size": 1024, "codebook_dim": 8, "vocos_dim": 32,
                   "vocos_intermediate_dim": 64, "vocos_num_layers": 2}

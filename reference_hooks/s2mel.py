@@ -23,6 +23,7 @@ from reference_hooks.recorder import Recorder, hooked
 from reference_hooks.upstream import import_module
 from reference_hooks.weights import generate
 
+PROMPT_IN = "semantic/codec/emb"  # S_ref (infer_v2.py:359)
 PROMPT_MEL = "frontend/mel/out"  # ref_mel (infer_v2.py:360)
 CODES, LATENT = "gpt/seg_{seg}/codes", "gpt/seg_{seg}/latent/out"
 PREFIX = "length_regulator"
@@ -143,10 +144,10 @@ def run(model: S2Mel, config: S2MelConfig, given: dict[str, torch.Tensor], recor
         if recorder.hooking:
             _hook(hooks, lr, recorder, where)
             hooks.forward(model.gpt_layer, lambda _m, _a, y: recorder(where["at_seg"] + "/gpt_layer", y))
-        if "inputs/prompt_content" in given:
+        if PROMPT_IN in given:
             # infer_v2:361,368-370: ref_target_lengths = ref_mel.size(2); prompt_condition = lr(S_ref, ...)[0]
             frames = given[PROMPT_MEL].shape[-1]
-            out[PROMPT + "/out"] = lr(given["inputs/prompt_content"], ylens=torch.LongTensor([frames]),
+            out[PROMPT + "/out"] = lr(given[PROMPT_IN], ylens=torch.LongTensor([frames]),
                                       n_quantizers=3, f0=None)[0]
         for seg in stages.segments_in(given, CODES):
             codes, latent = given[stages.seg_path(CODES, seg)], given[stages.seg_path(LATENT, seg)]

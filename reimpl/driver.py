@@ -19,13 +19,13 @@ from harness.detail import Detail
 from harness.errors import UserError
 from harness.pipeline import boundary_inputs, chain
 from harness.trace import Trace, TraceWriter
-from reimpl import cfm, frontend, gpt, inputs, s2mel, style, vocoder
+from reimpl import cfm, frontend, gpt, inputs, s2mel, semantic, style, vocoder
 from reimpl.faults import enabled
 from reimpl.params import load_params
 from reimpl.tap import Tap, no_tap
 
-RUNNERS = {"inputs": inputs.run, "frontend": frontend.run, "style": style.run, "gpt": gpt.run, "s2mel": s2mel.run,
-           "cfm": cfm.run, "vocoder": vocoder.run}
+RUNNERS = {"inputs": inputs.run, "frontend": frontend.run, "style": style.run, "semantic": semantic.run,
+           "gpt": gpt.run, "s2mel": s2mel.run, "cfm": cfm.run, "vocoder": vocoder.run}
 #: parts that load their checkpoint their own way (default: reimpl.params.load_params, weight norm folded)
 LOADERS = {"vocoder": vocoder.load_params}
 

@@ -31,12 +31,12 @@ What is hooked where (the two tables of reference_hooks/class_check.py, ATTACHED
     style     kaldi.fbank in infer_v2's namespace (:362-364; its           -
               helpers tapped in torchaudio's kaldi module), campplus_model:
               input (the centred fbank, :365), internals, output (:366)
-    gpt       tokenizer.tokenize/split_segments (:545-552, normaliser     inputs/spk_cond, inputs/emo_cond
+    gpt       tokenizer.tokenize/split_segments (:545-552, normaliser     semantic/spk_cond, semantic/emo/cond
               checked), gpt: merge_emovec (:598), inference_speech        (get_emb's outputs, :357, :395);
               (:606-624) with transformers' beam search, its logits       gpt/seg_NN/token_NNNN/noise (the
               processors and torch.multinomial, the conformers,           class's draws, recorded)
               perceivers and GPT-2 blocks, the latent pass (:654-668)
-    s2mel     s2mel.models["gpt_layer"] (:678), semantic_codec.           inputs/prompt_content (S_ref, :359)
+    s2mel     s2mel.models["gpt_layer"] (:678), semantic_codec.           semantic/codec/emb (S_ref, :359)
               quantizer.vq2emb (:679), s2mel.models["length_regulator"]
               (:368-370, :684-686; its input S_infer, :681)
     cfm       s2mel.models["cfm"]: inference (:688-696), its              cfm/seg_NN/noise (the class's draw, recorded)
@@ -54,7 +54,7 @@ after part, so each part's stages are required in the same order on both sides, 
 How a part that lands extends this proof: give its reference module an installer that can be attached to a
 module it did not build (as `s2mel.attach`, `cfm.attach`, `vocoder.attach`), add its row to `ATTACHED` with the
 class's object it hooks, and delete the `GIVEN` rows of the stages it now computes (semantic:
-`inputs/prompt_content`, `inputs/spk_cond`, `inputs/emo_cond`; its draws, if any, recorded by its installer as
+`semantic/codec/emb`, `semantic/spk_cond`, `semantic/emo/cond`; its draws, if any, recorded by its installer as
 the GPT's and the CFM's are), and add its module to `class_check.ours_in_class`. The tests below need no change:
 they compare whatever the tables make both sides record.
 

@@ -12,7 +12,7 @@ import functools
 import re
 
 from harness.errors import UserError
-from harness.stages import cfm, frontend, gpt, inputs, s2mel, style, vocoder
+from harness.stages import cfm, frontend, gpt, inputs, s2mel, semantic, style, vocoder
 from harness.stages.spec import (
     AUDIO,
     BOUNDARY,
@@ -36,8 +36,9 @@ __all__ = [
     "CFG_NONE", "CFG_UNCOND", "HALVES", "BOUNDARY", "INTERNAL", "FLOAT", "EXACT", "AUDIO", "FIELDS",
 ]
 
-#: the parts that exist, in pipeline order (semantic is still to come)
-PARTS: tuple[Part, ...] = (inputs.PART, frontend.PART, style.PART, gpt.PART, s2mel.PART, cfm.PART, vocoder.PART)
+#: the parts, in pipeline order
+PARTS: tuple[Part, ...] = (inputs.PART, frontend.PART, style.PART, semantic.PART, gpt.PART, s2mel.PART, cfm.PART,
+                           vocoder.PART)
 PART_NAMES = ("inputs", "frontend", "style", "semantic", "gpt", "s2mel", "cfm", "vocoder")
 STAGES: tuple[StageSpec, ...] = tuple(s for p in PARTS for s in p.stages)
 FAULTS: tuple[FaultSpec, ...] = tuple(f for p in PARTS for f in p.faults)

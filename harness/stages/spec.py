@@ -91,6 +91,7 @@ class FaultSpec:
     summary: str
     stage: str  # the stage label where it must show first (the expected first divergence)
     hint: str = ""  # the hint kind expected on that stage, or "" where no known pattern fits
+    recording: str = ""  # a recording in fixtures/ the fault needs to show (e.g. an odd frame count); "" the default
 
     @property
     def part(self) -> str:

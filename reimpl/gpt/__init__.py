@@ -44,7 +44,7 @@ def run(params: Params, config: GptConfig, given: dict[str, torch.Tensor], tap) 
     dtype = params["mel_head.weight"].dtype
     out = {}
     with torch.inference_mode():
-        spk, emo = given["inputs/spk_cond"].to(dtype), given["inputs/emo_cond"].to(dtype)
+        spk, emo = given["semantic/spk_cond"].to(dtype), given["semantic/emo/cond"].to(dtype)
         emovec = merged_emotion_vector(params, config, spk, emo, tap)
         latents = speaker_latents(params, config, spk, tap)
         for k, ids in enumerate(segment_ids):

@@ -11,6 +11,7 @@ from reimpl.params import Params
 from reimpl.s2mel.content import gpt_layer, vq2emb
 from reimpl.s2mel.length_regulator import run_length_regulator
 
+PROMPT_IN = "semantic/codec/emb"  # S_ref (infer_v2.py:359)
 PROMPT_MEL = "frontend/mel/out"
 CODES, LATENT = "gpt/seg_{seg}/codes", "gpt/seg_{seg}/latent/out"
 
@@ -19,9 +20,9 @@ def run(params: Params, config: S2MelConfig, given: dict[str, torch.Tensor], tap
     """Prompt half (ylens = the speaker mel's frames) and one target half per segment (codes x 1.72)."""
     out = {}
     with torch.inference_mode():
-        if "inputs/prompt_content" in given:
+        if PROMPT_IN in given:
             frames = given[PROMPT_MEL].shape[-1]
-            out[PROMPT + "/out"] = run_length_regulator(params, config, given["inputs/prompt_content"], frames,
+            out[PROMPT + "/out"] = run_length_regulator(params, config, given[PROMPT_IN], frames,
                                                         PROMPT, tap)
         for seg in stages.segments_in(given, CODES):
             codes, latent = given[stages.seg_path(CODES, seg)], given[stages.seg_path(LATENT, seg)]
