@@ -64,11 +64,20 @@ def position_affine(case: Case) -> Hint | None:
     return _per_group(case, "T", "position_affine", "frame")
 
 
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf to 1.5e-7 (Abramowitz and Stegun 7.1.26): numpy has none, and a hint needs no more."""
+    t = 1.0 / (1.0 + 0.3275911 * np.abs(x))
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return np.sign(x) * (1.0 - poly * np.exp(-x * x))
+
+
 FUNCTIONS = {
     "square": lambda x: x * x, "square root of |.|": lambda x: np.sqrt(np.abs(x)), "exp": np.exp,
     "log of |.|": lambda x: np.log(np.maximum(np.abs(x), 1e-30)), "tanh": np.tanh, "abs": np.abs,
     "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "relu": lambda x: np.maximum(x, 0),
     "silu": lambda x: x / (1 + np.exp(-x)),
+    "gelu (exact, erf)": lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))),
+    "gelu (tanh approximation)": lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3))),
 }
 
 

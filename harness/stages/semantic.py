@@ -186,7 +186,7 @@ FAULTS = (
     FaultSpec("semantic.w2v.divide_by_var", "the hidden states divided by var where upstream divides by sqrt(var)",
               "semantic/spk_cond", "channel_affine"),
     FaultSpec("semantic.codec.gelu_tanh", "ConvNeXt's GELU with the tanh approximation where upstream's is exact",
-              "semantic/codec/encoder/block_00/act"),
+              "semantic/codec/encoder/block_00/act", "elementwise"),
     FaultSpec("semantic.codec.no_l2_normalize",
               "the nearest codeword by plain Euclidean distance, without l2-normalising z_e and the codebook",
               "semantic/codec/codes", "exact"),
