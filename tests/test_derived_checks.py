@@ -38,8 +38,12 @@ def test_unmodified_upstream_verifies_every_derived_stage(tiny_short_run):
 
     with Trace(tiny_short_run.reference) as ref:
         checks = ref.provenance["derived_checks"]
-    assert sorted(checks) == [f"cfm/seg_00/step_{k:02d}/x_next" for k in range(3)]
-    assert all(v.startswith("ok: equals cfm/seg_00/") for v in checks.values())
+        segments = sorted({s.path.split("/")[1] for s in ref.stages() if s.path.startswith("cfm/seg_")})
+    # every Euler update of every segment, besides the other parts' derived stages (the GPT's positions, ...)
+    x_next = {f"cfm/{seg}/step_{k:02d}/x_next" for seg in segments for k in range(3)}
+    assert len(segments) == 2 and x_next <= set(checks)
+    assert all(checks[p].startswith("ok: equals cfm/seg_") for p in x_next)
+    assert all(v.startswith("ok") for v in checks.values()), {p: v for p, v in checks.items() if not v.startswith("ok")}
 
 
 def test_a_modified_reference_is_marked_unverified_and_refused_with_strict(tmp_path):

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = args.checkpoints / "s2mel.pth" if args.checkpoints else None
     refuse_overlap({"--output": out}, {"--checkpoints": checkpoint})  # before the run, not after it
     speaker = speaker_from(args)
-    models.check_speaker(cfg, speaker)
+    models.check_speaker(cfg, speaker, args.reference_src)
     weights, ckpt = models.weights_for(cfg, args.seed, args.checkpoints, args.reference_src)
     path = models.capture(cfg, weights, ckpt, out, seed=args.seed, reference_src=args.reference_src,
                           detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict,
