@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # upstream draws a progress bar per CFM call
+# hypothesis keeps its unicode tables in ./.hypothesis unless told otherwise: never in the checkout
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "indextts-parity-hypothesis"))
 ROOT = Path(__file__).resolve().parent.parent
 #: what a test run may leave in the checkout: the environment and Python's own byte-code caches
 ALLOWED = (".venv/", "__pycache__/", ".egg-info/", ".pytest_cache/")

@@ -126,7 +126,7 @@ def write_trace(path: Path, stages: dict[str, np.ndarray], provenance: dict | No
 
 
 def mini_stages() -> dict[str, np.ndarray]:
-    out = {"inputs/prompt_mel": mel(), "cfm/seg_00/t_span": np.linspace(0, 1, 4, dtype=np.float32)}
+    out = {"frontend/mel/out": mel(), "cfm/seg_00/t_span": np.linspace(0, 1, 4, dtype=np.float32)}
     for k in range(3):
         out[f"cfm/seg_00/step_{k:02d}/dit/velocity"] = velocity(k)
     out["cfm/seg_00/mel_out"] = mel()

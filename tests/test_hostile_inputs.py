@@ -91,7 +91,7 @@ def _partial(f, ref):
     from harness.trace import TraceWriter
 
     w = TraceWriter(f / "cut.h5", {"config": "tiny", "seed": 1})
-    w.write("inputs/prompt_mel", mel())
+    w.write("frontend/mel/out", mel())
     return w.close(complete=False, reason="KeyboardInterrupt")
 
 
@@ -189,7 +189,7 @@ CASES = [
          ("NOTHING COMPARED", "matches no stage of the reference")),
     Case("map-promise-mostly-unkept", _dump_with_map(MINI_MAP, {"mel": mel()}), 0,
          ("PASS: all 1 compared stages", "only 1 of the 7 stages the map promises were provided")),
-    Case("selection-mostly-absent", lambda f, r: CMP(f, r, write_trace(f / "c.h5", {"inputs/prompt_mel": mel()})), 0,
+    Case("selection-mostly-absent", lambda f, r: CMP(f, r, write_trace(f / "c.h5", {"frontend/mel/out": mel()})), 0,
          ("PASS: all 1 compared stages", "only 1 of the 9 selected stages were compared")),
     Case("incomplete-candidate", lambda f, r: CMP(f, r, _partial(f, r), "--stage", "inputs"), 1, ("NOT A PASS",)),
     # -- findings, not refusals: a shape that differs after the map --
@@ -273,7 +273,7 @@ def _complex_ref(f, name="cx.h5"):
 def _bool_ref(f, name="b.h5", flip=False):
     mask = np.zeros((1, 80, 8), bool)
     mask[0, 5, 5] = flip
-    return write_trace(f / name, {"inputs/prompt_mel": mask})
+    return write_trace(f / name, {"frontend/mel/out": mask})
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

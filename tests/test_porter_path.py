@@ -78,7 +78,7 @@ def test_capture_without_floors_and_in_float64(tmp_path):
 
 def test_junit_tells_skipped_from_passed_and_fails_nothing_compared(tmp_path):
     ref = write_trace(tmp_path / "ref.h5", mini_stages())
-    part = write_trace(tmp_path / "part.h5", {"inputs/prompt_mel": mini_stages()["inputs/prompt_mel"]})
+    part = write_trace(tmp_path / "part.h5", {"frontend/mel/out": mini_stages()["frontend/mel/out"]})
     ok = _harness(tmp_path, "compare", ref, part, "--json", tmp_path / "a.json", "--junit", tmp_path / "a.xml")
     xml = (tmp_path / "a.xml").read_text()
     assert ok.returncode == 0 and 'tests="9" failures="0"' in xml and 'skipped="8"' in xml

@@ -180,7 +180,7 @@ def _text(n: int):
 
 def _small_trace(path: Path) -> bytes:
     with TraceWriter(path, {"config": "tiny", "seed": 1}) as w:
-        w.write("inputs/prompt_mel", np.arange(80 * 4, dtype=np.float32).reshape(1, 80, 4))
+        w.write("frontend/mel/out", np.arange(80 * 4, dtype=np.float32).reshape(1, 80, 4))
         w.write("cfm/seg_00/t_span", np.linspace(0, 1, 4, dtype=np.float32))
     return path.read_bytes()
 
@@ -211,5 +211,5 @@ def test_trace_with_any_attributes_is_read_or_refused(tmp_path_factory, root, st
     _small_trace(path)
     with h5py.File(path, "r+") as f:
         f.attrs.update(root)
-        f["inputs/prompt_mel"].attrs.update(stage)
+        f["frontend/mel/out"].attrs.update(stage)
     _only_user_errors(_read_trace, path)
