@@ -57,7 +57,16 @@ def _per_group(case: Case, axis_name: str, kind: str, what: str) -> Hint | None:
 
 
 def channel_affine(case: Case) -> Hint | None:
-    return _per_group(case, "C", "channel_affine", "channel")
+    """A gain and/or offset per channel, or per position along any other axis that is neither batch nor time
+    (a window's samples `W`, a head, a band): the wrong window, a per-band scale."""
+    best = None
+    for name in case.axes:
+        if name in ("B", "T", "S", "N"):
+            continue
+        h = _per_group(case, name, "channel_affine", "channel" if name == "C" else f"position along {name}")
+        if h is not None and (best is None or h.explained > best.explained):
+            best = h
+    return best
 
 
 def position_affine(case: Case) -> Hint | None:
@@ -81,6 +90,14 @@ FUNCTIONS = {
 }
 
 
+def _linear(fx: np.ndarray, x: np.ndarray) -> bool:
+    """f is affine on these values (abs of all-negative numbers, relu of all-positive ones): the affine family,
+    not this one, names such a relation."""
+    if np.std(x) == 0:
+        return True
+    return abs(float(np.corrcoef(fx.reshape(-1), x.reshape(-1))[0, 1])) > 1 - 1e-9
+
+
 def elementwise(case: Case) -> Hint | None:
     """cand = a f(ref) + b for a simple elementwise f: power for magnitude, a missing or extra activation.
 
@@ -97,7 +114,7 @@ def elementwise(case: Case) -> Hint | None:
         for source, x in sources:
             for name, f in FUNCTIONS.items():
                 fx = f(x)
-                if not np.all(np.isfinite(fx)) or np.std(fx) == 0:
+                if not np.all(np.isfinite(fx)) or np.std(fx) == 0 or _linear(fx, x):
                     continue
                 a, b = np.polyfit(fx.reshape(-1), y, 1)
                 scale = "" if abs(a - 1) < 1e-3 and abs(b) < 1e-6 else f" ({a:.4g} x that {b:+.3g})"
