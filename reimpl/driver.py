@@ -79,7 +79,7 @@ def replay(ref: Trace, weights: dict[str, dict[str, np.ndarray]], out: Path, *, 
         "threads": torch.get_num_threads(), "faults": list(faults), "command": " ".join(sys.argv), "pid": os.getpid(),
     }
     detail = Detail.from_json(ref.provenance.get("detail"))
-    params = load_part_params(weights, dtype)
+    params = load_part_params({p.name: weights[p.name] for p in parts if p.name in weights}, dtype)
     with TraceWriter(out, prov) as writer, enabled(faults), torch.inference_mode():
         run_parts(params, config, given, Tap(writer, ref if teacher_forced else None, detail), parts)
     return out

@@ -88,7 +88,7 @@ def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None
     from reference_hooks.weights import GENERATOR_VERSION
 
     load_upstream(reference_src)  # parameter names and shapes come from the upstream being compared
-    out, files = {}, {}
+    out, files, digests = {}, {}, {}
     for part in parts or driver.SEEDED:
         path = (cache.folder("weights") /
                 f"{config.name}-{part}-{config.arch_digest(part)}-seed{seed}-g{GENERATOR_VERSION}.safetensors")
@@ -96,8 +96,23 @@ def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None
             log(f"generating seeded weights ({config.name}, {part}) -> {path}")
             W.save(driver.seeded_weights(config, part, seed), path)
         cache.touch(path)
-        out[part], files[part] = W.load(path), str(path)
-    return out, {"kind": f"seeded ({seed})", "files": files, "digest": _digest(out)}
+        out[part], digests[part] = _loaded(path)
+        files[part] = str(path)
+    return out, {"kind": f"seeded ({seed})", "files": files, "digest": key(dict(sorted(digests.items())))}
+
+
+#: seeded checkpoints already read in this process, by file: (its mtime, its weights, their digest); a test
+#: session reads the same few files hundreds of times
+_LOADED: dict[Path, tuple[int, dict, str]] = {}
+
+
+def _loaded(path: Path) -> tuple[dict, str]:
+    stamp = path.stat().st_mtime_ns
+    hit = _LOADED.get(path)
+    if hit is None or hit[0] != stamp:
+        weights = W.load(path)
+        hit = _LOADED[path] = (stamp, weights, W.digest(weights))
+    return hit[1], hit[2]
 
 
 def real_weights(checkpoints: Path) -> tuple[dict, dict]:
