@@ -242,14 +242,14 @@ def _heard(ref: np.ndarray, candidate: Trace, info: StageInfo) -> audio_metrics.
 
 
 def _plain(ts: TraceSet, info: StageInfo, half: str, ref) -> bool:
-    """Real, finite numbers on both sides (floats, or integers such as int16 audio): what the diagnosis hints
-    are written for."""
-    if ref.dtype.kind not in "fiu" or not np.isfinite(ref).all():
+    """Real, finite numbers on both sides (floats, integers such as int16 audio, booleans such as a sampler's
+    kept set): what the diagnosis hints are written for."""
+    if ref.dtype.kind not in "fiub" or not np.isfinite(ref).all():
         return False
     for trace in (ts.candidate, ts.forced):
         if trace is not None and info.path in trace:
             cand = shapes.read_half(trace, info, half)
-            if cand is not None and (cand.dtype.kind not in "fiu" or not np.isfinite(cand).all()):
+            if cand is not None and (cand.dtype.kind not in "fiub" or not np.isfinite(cand).all()):
                 return False
     return True
 

@@ -169,7 +169,7 @@ FAULTS = (
               "the fake prompt ids (1) and the start code (8192) included", f"{_T0}/penalized", "confined"),
     FaultSpec("gpt.sampler.min_keep_one",
               "top-k and top-p keep at least 1 code (the default without beams); with beams transformers keeps 2",
-              "gpt/seg_01/token_0011/kept", "exact"),
+              "gpt/seg_00/token_0002/kept", "exact"),
     FaultSpec("gpt.conformer.rel_shift",
               "Transformer-XL's rel_shift applied to the position scores; upstream's conformer has none",
               "gpt/emo/block_00/attn", ""),
