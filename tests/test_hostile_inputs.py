@@ -180,7 +180,7 @@ CASES = [
          ("both map onto",)),
     # -- nothing compared is never a pass --
     Case("map-counts-from-one", _dump_with_map(MINI_MAP, {f"step{k + 1}.v": velocity(k) for k in range(3)}), 1,
-         ("hint: candidate equals the reference's cfm/seg_00/step_00/dit/velocity (cond)",
+         ("hint [equals_stage]: candidate equals the reference's cfm/seg_00/step_00/dit/velocity (cond)",
           "does the port count steps from 1? add count_from = {step = 1}")),
     Case("map-counts-from-one-nothing-left", _dump_with_map(MINI_MAP, {"step3.v": velocity(2)}), 1,
          ("NOTHING COMPARED", "count_from = {step = 1}")),
@@ -191,7 +191,7 @@ CASES = [
          ("PASS: all 1 compared stages", "only 1 of the 7 stages the map promises were provided")),
     Case("selection-mostly-absent", lambda f, r: CMP(f, r, write_trace(f / "c.h5", {"frontend/mel/out": mel()})), 0,
          ("PASS: all 1 compared stages", "only 1 of the 9 selected stages were compared")),
-    Case("incomplete-candidate", lambda f, r: CMP(f, r, _partial(f, r), "--stage", "inputs"), 1, ("NOT A PASS",)),
+    Case("incomplete-candidate", lambda f, r: CMP(f, r, _partial(f, r), "--stage", "frontend"), 1, ("NOT A PASS",)),
     # -- findings, not refusals: a shape that differs after the map --
     Case("shape-frames-short", lambda f, r: CMP(f, r, _cand(f, r, **{"cfm/seg_00/mel_out": mel()[:, :, :6]})), 1,
          ("first divergence: cfm/seg_00/mel_out - shape (1, 80, 6)", "T 6 vs 8 (2 short)")),
