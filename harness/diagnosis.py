@@ -15,11 +15,10 @@ from harness.hints.base import NEAR, SHOWN, Case, Hint
 
 __all__ = ["FAMILIES", "Case", "Hint", "diagnose", "first_line", "shown"]
 
-#: every family, most specific first (the order breaks ties between relations that explain enough; a global
-#: affine fit before an elementwise function, which can mimic it where the values keep one sign)
+#: every family, most specific first (the order breaks ties between relations that explain enough)
 FAMILIES: tuple[str, ...] = (
     "exact", "transposed", "sign_flip", "swapped_halves", "equals_stage", "length", "mix", "integration_step",
-    "difference_is_stage", "time_shift", "affine", "elementwise", "normalisation", "confined", "channel_affine",
+    "difference_is_stage", "time_shift", "elementwise", "normalisation", "confined", "affine", "channel_affine",
     "position_affine", "delay_gain", "band", "half_only",
 )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.hints.base import Case, Hint, explained, group_affine, hint, unmove
+from harness.hints.base import Case, Hint, explained, group_affine, hint, rel, unmove
 
 MIN_GROUP = 8  # values per group a per-channel or per-position fit needs
 
@@ -110,6 +110,9 @@ def elementwise(case: Case) -> Hint | None:
         sources.append((f"its input {name}", x.astype(np.float64).reshape(case.ref.shape)))
     best = None
     y = case.cand.reshape(-1).astype(np.float64)
+    ref = sources[0][1].reshape(-1)
+    a0, b0 = np.polyfit(ref, y, 1) if np.std(ref) > 0 else (0.0, float(y.mean()))
+    plain = rel(case.cand, (a0 * ref + b0).reshape(case.ref.shape))  # what a global affine map leaves
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for source, x in sources:
             for name, f in FUNCTIONS.items():
@@ -119,6 +122,8 @@ def elementwise(case: Case) -> Hint | None:
                 a, b = np.polyfit(fx.reshape(-1), y, 1)
                 scale = "" if abs(a - 1) < 1e-3 and abs(b) < 1e-6 else f" ({a:.4g} x that {b:+.3g})"
                 h = hint(case, "elementwise", f"candidate = {name} of {source}{scale}", a * fx + b)
+                if h is not None and h.residual >= plain:
+                    continue  # no better than a gain and an offset: the affine family's relation, not this one
                 if h is not None and (best is None or h.explained > best.explained):
                     best = h
     return best
