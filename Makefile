@@ -37,8 +37,10 @@ $(STAMP): pyproject.toml constraints.txt
 compare: $(STAMP)
 	$(BIN)/harness compare
 
+# two workers (pytest-xdist): tests sharing an expensive module fixture carry one xdist_group and run on one
+# worker; the session's cached runs are made once, under a lock, whichever worker asks first
 test: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_capture.py

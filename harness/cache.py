@@ -15,11 +15,14 @@ cache variable pointing at, say, the home folder deletes nothing.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +48,21 @@ def parse_size(text: str, what: str) -> int:
 
 def budget() -> int:
     return parse_size(os.environ.get(ENV_BUDGET) or DEFAULT_BUDGET, f"${ENV_BUDGET}")
+
+
+@contextmanager
+def making(entry: Path) -> Iterator[None]:
+    """Exclusive right to make one cache entry (a run folder's file, a weights file). Another process making
+    the same entry (a parallel test worker, a second terminal) waits here, then finds it made instead of
+    making it twice; the files themselves are still written to a unique name and renamed (harness/files.py).
+    The lock is advisory (flock) and dies with its process, so a crash never leaves the entry locked."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(entry.parent / f".{entry.name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def folder(name: str) -> Path:
@@ -104,6 +122,8 @@ def entries() -> list[Entry]:
         if not d.is_dir() or d.is_symlink():
             continue
         for p in d.iterdir():
+            if p.name.endswith(".lock"):  # a `making` lock: empty, and possibly held right now
+                continue
             try:
                 size, used = _size_and_time(p)
             except OSError:

@@ -69,6 +69,31 @@ def compute(ref32: Trace, ref64: Trace | None, oracle64: Trace | None) -> dict[s
     return out
 
 
+def compute_reduced(ref32: Trace, ref64: Trace, reduced: Trace, dtype: str) -> dict[str, list]:
+    """Per float stage, the measured floor of a precision profile: the larger of the reduced-precision run's
+    error against float64 (where that run holds the stage) and the error of the float32 reference's own
+    values rounded to `dtype` (a port in that type can do no better, even where upstream's run stayed
+    float32)."""
+    from harness.precision import round_to
+
+    out: dict[str, list] = {}
+    for info in ref32.stages():
+        if (info.kind == stages.EXACT or info.draw or info.path not in ref64
+                or ref64.info(info.path).shape != info.shape):
+            continue
+        if info.path in reduced and reduced.info(info.path).shape == info.shape:
+            run = _floor(ref64, reduced, info) or []
+        else:
+            run = []
+        own = []
+        for _, index in halves(info):
+            m = M.compute(ref64.read(info.path, index), round_to(ref32.read(info.path, index), dtype))
+            own.append((m.rmse, m.rel_l2))
+        run = run or [(0.0, 0.0)] * len(own)
+        out[info.path] = [(max(a[0], b[0]), max(a[1], b[1])) for a, b in zip(run, own)]
+    return out
+
+
 def attach(path: Path, floors: dict[str, dict[str, list]], provenance: dict, how: str) -> None:
     """Write the floors into a (not yet published) trace: per-stage attributes and one root record."""
     with h5py.File(path, "r+") as f:

@@ -4,8 +4,10 @@ A float32 reference's noise floor is the error float32 rounding makes. A port th
 rounds more, and judging it against float32's floor calls every stage a divergence. With
 `--candidate-dtype D` the floors become D's:
 - measured, where the reference trace holds floors from an upstream run in D (`harness capture
-  --precision-floors D` runs upstream under CPU autocast in D, as upstream runs its own fp16 mode, and
-  stores its error against the float64 run per stage as `floor_<D>_prop_*`);
+  --precision-floors D` runs upstream with its networks after the GPT (s2mel, the CFM, the vocoder:
+  reference_hooks/driver.py AUTOCAST_PARTS) under CPU autocast in D, as upstream runs its own fp16 mode, and
+  stores per stage the larger of its error against the float64 run and that of the float32 values rounded
+  to D as `floor_<D>_prop_*`);
 - derived otherwise: rounding error grows with the unit roundoff u, so each float32 floor is scaled by
   u(D) / u(float32) (to first order in u, which is how rounding error propagates through a network), and
   the ulps allowance is counted in D's ulps. Without floors the fallback rule becomes rel-L2 <= 8 u(D).
@@ -59,6 +61,23 @@ class Profile:
 
     def to_json(self) -> dict:
         return {"dtype": self.dtype, "measured": self.measured, "scale": self.scale, "description": self.describe()}
+
+
+def round_to(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Float values as the nearest value of a reduced type holds them (kept in float64): what a port in that
+    type stores at best. bfloat16 keeps float32's upper 16 bits (ties to even); int8 is symmetric 8-bit
+    quantisation over the array's range."""
+    a = np.asarray(values, dtype=np.float32)
+    if dtype == "float16":
+        with np.errstate(over="ignore"):
+            return a.astype(np.float16).astype(np.float64)
+    if dtype == "int8":
+        top = float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0))
+        return a.astype(np.float64) if top == 0 else np.round(a / top * 127.0) * (top / 127.0)
+    bits = a.view(np.uint32).astype(np.uint64)
+    lsb = (bits >> np.uint64(16)) & np.uint64(1)
+    kept = ((bits + np.uint64(0x7FFF) + lsb) & np.uint64(0xFFFF0000)).astype(np.uint32)
+    return kept.view(np.float32).astype(np.float64)
 
 
 def representable(values: np.ndarray) -> set[str]:

@@ -62,14 +62,25 @@ def build_parts(config: PipelineConfig, weights: dict[str, dict[str, np.ndarray]
             for p in parts if p.name in BUILDERS}
 
 
+#: the parts a precision profile's capture runs under CPU autocast: the networks after the GPT's sampled
+#: codes. Upstream's own fp16 mode autocasts the GPT (infer_v2.py:597, :658), but its codes under reduced
+#: precision are other codes (other lengths): nothing after them would be comparable, so the GPT, like the
+#: front end, style and w2v-bert, stays float32 there (harness/floors.py compute_reduced still floors every
+#: stage at its own rounding to the reduced type)
+AUTOCAST_PARTS = ("s2mel", "cfm", "vocoder")
+
+
 def run_parts(models: dict[str, object], config: PipelineConfig, given: dict, recorder: Recorder,
-              parts=stages.PARTS, source: inputs.Source | None = None) -> dict:
+              parts=stages.PARTS, source: inputs.Source | None = None, autocast: torch.dtype | None = None) -> dict:
+    """Every part in order through the shared chain; `autocast`: the reduced dtype of a precision profile's run."""
     followed = [stages.StageSpec(t, "").regex for t in FOLLOWED]
 
     def run_part(part, part_inputs):
         model = source if part.name == "inputs" else models.get(part.name)
         path = {p: v for p, v in given.items() if p.startswith(part.name + "/") and any(r.match(p) for r in followed)}
-        return RUNNERS[part.name](model, config.part(part.name), {**part_inputs, **path}, recorder)
+        reduced = autocast is not None and part.name in AUTOCAST_PARTS
+        with torch.autocast("cpu", dtype=autocast, enabled=reduced):
+            return RUNNERS[part.name](model, config.part(part.name), {**part_inputs, **path}, recorder)
 
     return chain(parts, run_part, given)
 
@@ -100,9 +111,10 @@ def given_from(trace: Trace, dtype: torch.dtype) -> dict[str, torch.Tensor]:
 
 def capture(config: PipelineConfig, weights: dict, source: inputs.Source, out: Path, prov: dict, *,
             dtype: torch.dtype = torch.float32, detail: Detail | None = None, given: dict | None = None,
-            publish: bool = True, models: dict | None = None) -> Path:
+            publish: bool = True, models: dict | None = None, autocast: torch.dtype | None = None) -> Path:
     """Run the reference once with every hook and write its trace; returns the trace (its temporary name
-    when `publish` is False, for a caller that adds noise floors first). `models`: already built parts."""
+    when `publish` is False, for a caller that adds noise floors first). `models`: already built parts;
+    `autocast`: a precision profile's run (AUTOCAST_PARTS under CPU autocast in that dtype)."""
     detail = detail or Detail("full")
     if not given:
         inputs.check(source.speaker, config.frontend, config.style)
@@ -111,7 +123,7 @@ def capture(config: PipelineConfig, weights: dict, source: inputs.Source, out: P
     writer = TraceWriter(out, prov)
     try:
         recorder = Recorder(writer, detail)
-        run_parts(models, config, dict(given or {}), recorder, source=source)
+        run_parts(models, config, dict(given or {}), recorder, source=source, autocast=autocast)
         writer.update_provenance(derived_checks=recorder.checks, draws=_draws_note(writer.paths, given))
     except BaseException as exc:
         writer.close(complete=False, reason=f"{type(exc).__name__}: {exc}")

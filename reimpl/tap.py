@@ -25,8 +25,18 @@ class Tap:
             v = value.detach()
             self.writer.write(path, v.cpu().numpy(), dtype=str(v.dtype).replace("torch.", ""))
         if self.forced_from is not None and path in self.forced_from:
-            return torch.from_numpy(self.forced_from.read(path)).to(value.dtype)
+            return _in_layout_of(value, torch.from_numpy(self.forced_from.read(path)).to(value.dtype))
         return value
+
+
+def _in_layout_of(value: torch.Tensor, forced: torch.Tensor) -> torch.Tensor:
+    """The reference's value in the memory layout of the value it replaces. A trace stores values contiguous,
+    but upstream often hands on a transposed view (S_ref, `quantize(...)[1].transpose(1, 2)`), and a matmul
+    on a view and on a contiguous copy of it may round differently: fed in the layout free-running would have
+    had, the next stage runs the same kernel, and its local error is its own."""
+    if forced.shape != value.shape or value.is_contiguous():
+        return forced
+    return torch.empty_like(value).copy_(forced)
 
 
 class MemoryTap:

@@ -121,8 +121,12 @@ def test_shape_that_differs_after_the_map_is_a_divergence_there(tmp_path, tiny_s
                    "--json", str(tmp_path / "r.json"), "--no-html")
     assert proc.returncode == 1, proc.stderr
     first = proc.stdout.splitlines()[0]
-    assert first.startswith("first divergence: cfm/seg_00/mel_out - shape (1, 425, 80) (B C T) vs the reference's "
-                            "(1, 80, 425) (B C T): C 425 vs 80 (345 over), T 80 vs 425 (345 short)"), first
+    with Trace(tiny_short_run.reference) as ref:
+        frames = ref.info("cfm/seg_00/mel_out").shape[-1]  # set by the GPT's codes: read, never assumed
+    over = frames - 80
+    assert first.startswith(f"first divergence: cfm/seg_00/mel_out - shape (1, {frames}, 80) (B C T) vs the "
+                            f"reference's (1, 80, {frames}) (B C T): C {frames} vs 80 ({over} over), "
+                            f"T 80 vs {frames} ({over} short)"), first
 
 
 def test_documented_example_map_loads():
@@ -169,7 +173,7 @@ def test_forced_dump_through_the_map_gives_local_error(tmp_path, tiny_short_faul
     proc = harness("compare", str(run.reference), str(cand), "--forced", str(forced), "--map", str(map_path),
                    "--stage", "dit", "--json", str(tmp_path / "r.json"), "--no-html")
     assert proc.returncode == 1, proc.stderr
-    assert proc.stdout.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/shift (cond) - local rel-L2")
+    assert proc.stdout.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/silu (cond) - local rel-L2")
 
 
 def test_port_counting_steps_from_one(tmp_path, tiny_short_run):

@@ -78,8 +78,10 @@ from reference_hooks.upstream_class import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 MISSING = missing()
-pytestmark = pytest.mark.skipif(bool(MISSING), reason="the unmodified IndexTTS2 class needs the `class` extra and its "
-                                f"text normaliser (make setup installs them); missing: {', '.join(MISSING)}")
+pytestmark = [pytest.mark.skipif(bool(MISSING), reason="the unmodified IndexTTS2 class needs the `class` extra and its "
+                                 f"text normaliser (make setup installs them); missing: {', '.join(MISSING)}"),
+              # its module fixture drives the class twice: one worker of `make test` runs this whole file
+              pytest.mark.xdist_group("test_glue_equals_class")]
 
 
 RUNS = ("one_segment", "two_segments")  # reference_hooks/class_check.py RUNS

@@ -21,11 +21,11 @@ pytestmark = pytest.mark.skipif(
     reason="the [onnx] extra and indextts-onnx are not installed (make setup installs them)")
 
 
-def test_the_ports_front_end_against_upstream(tiny_short_run):
-    proc = subprocess.run([sys.executable, "ports/run_indextts_onnx_frontend.py", "--no-style"], capture_output=True,
-                          text=True, cwd=ROOT, timeout=900)
+def test_the_ports_front_end_against_upstream(tiny_short_run, tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "ports" / "run_indextts_onnx_frontend.py"), "--no-style"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=900)  # reports go to tmp_path/reports
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
-    front = json.loads((ROOT / "reports" / "compare-indextts_onnx-frontend.json").read_text())
+    front = json.loads((tmp_path / "reports" / "compare-indextts_onnx-frontend.json").read_text())
     by = {s["path"]: s for s in front["stages"]}
     # a 22050 Hz file: its native-rate load and its identity resample equal upstream's
     assert by["frontend/wav"]["status"] == by["frontend/wav_22k"]["status"] == "pass"
@@ -38,7 +38,7 @@ def test_the_ports_front_end_against_upstream(tiny_short_run):
     # 60x upstream's own float32 noise (measured rel-L2 6.2e-5 against a floor of 1.0e-6)
     mel = by["frontend/mel/out"]
     assert mel["status"] == "fail" and 1e-5 < float(mel["propagated"]["rel_l2"]) < 1e-3
-    style = json.loads((ROOT / "reports" / "compare-indextts_onnx-style.json").read_text())
+    style = json.loads((tmp_path / "reports" / "compare-indextts_onnx-style.json").read_text())
     fb = {s["path"]: s for s in style["stages"]}["style/fbank/centered"]
     # a librosa mel spectrogram, not Kaldi's fbank: a different feature (measured rel-L2 0.47, cosine 0.93)
     assert style["first_divergence"] == "style/fbank/centered" and 0.3 < float(fb["propagated"]["rel_l2"]) < 0.7

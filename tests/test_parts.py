@@ -20,7 +20,7 @@ def _harness(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-@pytest.mark.parametrize("part", ["frontend", "style", "gpt", "s2mel", "cfm", "vocoder"])
+@pytest.mark.parametrize("part", ["frontend", "style", "semantic", "gpt", "s2mel", "cfm", "vocoder"])
 def test_a_part_replays_alone_from_a_trace(tmp_path, tiny_short_run, part):
     out = tmp_path / f"{part}.h5"
     proc = _harness("replay", str(tiny_short_run.reference), "--part", part, "--teacher-forced", "-o", str(out))

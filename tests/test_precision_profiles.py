@@ -58,7 +58,7 @@ def test_bfloat16_profile_does_not_hide_a_real_bug(tmp_path, tiny_short_fault_ru
                    "--json", tmp_path / "c.json", "--no-html")
     assert proc.returncode == 1, proc.stderr
     first = proc.stdout.splitlines()[0]
-    assert first.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/shift (cond)"), first
+    assert first.startswith("first divergence: cfm/seg_00/step_00/dit/final_layer/silu (cond)"), first
     assert "precision profile bfloat16" in first
 
 

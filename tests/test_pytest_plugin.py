@@ -23,9 +23,9 @@ def test_example_parity_test_passes_then_fails(pytester, tiny_short_run, tiny_sh
     ok = tiny_short_run
     pytester.makepyfile(test_port=EXAMPLE.format(ref=str(ok.reference), cand=str(ok.free), forced=str(ok.forced)))
     result = pytester.runpytest_subprocess("-q")
-    # inputs, front end, style, LR prompt, LR target, CFM set-up, 3 ODE steps, final mel, vocoder segment,
-    # vocoder output
-    result.assert_outcomes(passed=12)
+    outcomes = result.parseoutcomes()
+    # one item per parity group: at least one per part of the pipeline, every one passing
+    assert outcomes.get("passed", 0) >= 8 and not {"failed", "error", "errors", "skipped"} & set(outcomes), outcomes
     bad = tiny_short_fault_run
     pytester.makepyfile(test_port=EXAMPLE.format(ref=str(bad.reference), cand=str(bad.free), forced=str(bad.forced)))
     result = pytester.runpytest_subprocess("-q")
@@ -38,7 +38,9 @@ def test_command_line_items(pytester, tiny_short_run, tiny_short_fault_run):
     ok = tiny_short_run
     result = pytester.runpytest_subprocess("-q", "--parity-ref", str(ok.reference), "--parity-cand", str(ok.free),
                                            "--parity-forced", str(ok.forced), "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=12)
+    outcomes = result.parseoutcomes()
+    # one item per parity group: at least one per part of the pipeline, every one passing
+    assert outcomes.get("passed", 0) >= 8 and not {"failed", "error", "errors", "skipped"} & set(outcomes), outcomes
     bad = tiny_short_fault_run
     result = pytester.runpytest_subprocess("-q", "--parity-ref", str(bad.reference), "--parity-cand", str(bad.free),
                                            "--parity-forced", str(bad.forced), "--parity-stage", "dit")
@@ -58,5 +60,6 @@ def test_foreign_port_through_the_plugin(pytester, tmp_path, tiny_short_fault_ru
     result = pytester.runpytest_subprocess("-q", "--parity-ref", str(bad.reference), "--parity-cand", str(cand),
                                            "--parity-map", str(map_path), "--parity-stage", "dit")
     outcomes = result.parseoutcomes()
-    assert outcomes["failed"] == 5 and outcomes["passed"] == 1  # 3 steps, mel, vocoder input inherit; set-up passes
+    # per segment (the default text makes two): 3 steps, the mel and the vocoder's input inherit; set-up passes
+    assert outcomes["failed"] == 2 * 5 and outcomes["passed"] == 1, outcomes
     result.stdout.fnmatch_lines(["*cfm/seg_00/step_00/dit/final_layer/silu (cond) [[]first divergence of the run[]]*"])

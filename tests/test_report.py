@@ -55,9 +55,9 @@ def test_passing_report(tmp_path, tiny_short_run):
     dom, log = open_in_chromium(page, tmp_path, tmp_path / "report-pass.png")
     check_page(html, dom, log)
     assert 'class="verdict pass"' in html and 'id="first-divergence"' not in html
-    assert "<audio controls" in html  # the speaker recording, both sides
-    # the vocoder's first segment and the joined output: a player for each side under each heading
-    for stage in ("vocoder/seg_00/wav", "vocoder/wav"):
+    # the pipeline's first and last audio: the speaker recording and the joined output, a player for each
+    # side under each heading (a passing run has no failing audio stage to add)
+    for stage in ("inputs/speaker_wav", "vocoder/wav"):
         players = re.search(rf"<h3 class='small'>{stage}</h3><div class='plots'>(.*?)</div></div>", html)
         assert players and re.findall(r"<div>(\w+)<br><audio controls", players.group(1) + "</div>") == [
             "reference", "candidate"], stage

@@ -92,9 +92,10 @@ def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None
     for part in parts or driver.SEEDED:
         path = (cache.folder("weights") /
                 f"{config.name}-{part}-{config.arch_digest(part)}-seed{seed}-g{GENERATOR_VERSION}.safetensors")
-        if not path.exists():
-            log(f"generating seeded weights ({config.name}, {part}) -> {path}")
-            W.save(driver.seeded_weights(config, part, seed), path)
+        with cache.making(path):
+            if not path.exists():
+                log(f"generating seeded weights ({config.name}, {part}) -> {path}")
+                W.save(driver.seeded_weights(config, part, seed), path)
         cache.touch(path)
         out[part], digests[part] = _loaded(path)
         files[part] = str(path)
@@ -254,13 +255,12 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
             for name in precisions:
                 log(f"noise floors: upstream under {name} autocast (the {name} precision profile)")
                 reduced = Path(scratch) / f"reference-{name}.h5"
-                with torch.autocast("cpu", dtype=getattr(torch, name)):
-                    driver.capture(config, weights, source, reduced, prov | {"autocast": name}, dtype=torch.float32,
-                                   detail=policy, given=driver.given_from(ref32, torch.float32))
+                driver.capture(config, weights, source, reduced, prov | {"autocast": name}, dtype=torch.float32,
+                               detail=policy, given=driver.given_from(ref32, torch.float32),
+                               autocast=getattr(torch, name))
                 with Trace(ref64) as r64, Trace(reduced) as rd:
-                    for stage, entry in floors.compute(rd, r64, None).items():
-                        if "prop" in entry and stage in ref32:
-                            values.setdefault(stage, {})[f"{name}_prop"] = entry["prop"]
+                    for stage, prop in floors.compute_reduced(ref32, r64, rd, name).items():
+                        values.setdefault(stage, {})[f"{name}_prop"] = prop
         floors.attach(tmp, values, prov, "float64 upstream (propagated) and float64 reimpl teacher-forced (local)")
     except BaseException as exc:  # interrupted while computing floors: the partial must read as incomplete
         _mark_incomplete(tmp, f"{type(exc).__name__} while computing noise floors")
@@ -314,10 +314,11 @@ def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = Non
                 source.digest())
     folder = cache.folder("runs") / f"{config.name}-{ident}"
     reference = folder / "reference.h5"
-    if not reference.exists():
-        log(f"capturing upstream ({config.name}, {config.cfm.steps} steps, detail {detail}) -> {reference}")
-        capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail, log=log,
-                speaker=source.speaker, text=source.text)
+    with cache.making(reference):
+        if not reference.exists():
+            log(f"capturing upstream ({config.name}, {config.cfm.steps} steps, detail {detail}) -> {reference}")
+            capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail,
+                    log=log, speaker=source.speaker, text=source.text)
     cache.touch(folder)
     if replays:
         tag = key(sorted(faults)) + (f"-{part}" if part else "")
@@ -333,10 +334,11 @@ def replay_pair(reference: Path, weights: dict, free: Path, forced: Path, faults
 
     with Trace(reference) as ref:
         for path, teacher in ((free, False), (forced, True)):
-            if not path.exists():
-                mode = "teacher-forced" if teacher else "free-running"
-                log(f"replaying reimpl ({mode}{', faults ' + ','.join(faults) if faults else ''}) -> {path}")
-                replay(ref, weights, path, teacher_forced=teacher, faults=tuple(faults), part=part)
+            with cache.making(path):
+                if not path.exists():
+                    mode = "teacher-forced" if teacher else "free-running"
+                    log(f"replaying reimpl ({mode}{', faults ' + ','.join(faults) if faults else ''}) -> {path}")
+                    replay(ref, weights, path, teacher_forced=teacher, faults=tuple(faults), part=part)
 
 
 def replay(reference: Path, weights: dict, out: Path, *, teacher_forced: bool, faults=(), part: str | None = None):
