@@ -6,6 +6,8 @@ loosened bounds: a porting bug moves a stage by 1e-2 relative or more (see test_
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from harness.compare import compare_traces, open_traces
@@ -89,9 +91,11 @@ def test_noise_was_drawn_by_upstream_and_recorded(tiny_run):
         assert len(positions) == 2 * 16 and all(v.startswith("ok: ") for v in positions.values())
 
 
+@pytest.mark.skipif(not os.environ.get("INDEXTTS_PARITY_REAL_SIZE"),
+                    reason="real size takes about 10 minutes: INDEXTTS_PARITY_REAL_SIZE=1 runs it (README, Benchmarks)")
 def test_full_config_passes_at_real_size():
     """The real-size architecture (103.7 M parameters in s2mel and the CFM, random), one ODE step: every stage on
-    the floor.
+    the floor. A documented command, not part of `make test` (real-size runs are `make bench`'s and these).
 
     The 25-step run (`harness compare --stage dit --config full`, about 4 minutes) passes too; one step
     keeps CI short while running every real-size stage of s2mel and the CFM once. The GPT runs at its tiny size

@@ -16,13 +16,20 @@ PROMPT_MEL = "frontend/mel/out"
 CODES, LATENT = "gpt/seg_{seg}/codes", "gpt/seg_{seg}/latent/out"
 
 
+def _channels_first(s_ref: torch.Tensor) -> torch.Tensor:
+    """S_ref as upstream holds it: the codec's B C T output seen as B T C without a copy (infer_v2.py:359).
+    The projection that follows reads it with those strides, and a matmul over other strides may round
+    differently; a contiguous S_ref (read from a trace, for this part run alone) is laid out the same way."""
+    return s_ref.transpose(1, 2).contiguous().transpose(1, 2)
+
+
 def run(params: Params, config: S2MelConfig, given: dict[str, torch.Tensor], tap) -> dict[str, torch.Tensor]:
     """Prompt half (ylens = the speaker mel's frames) and one target half per segment (codes x 1.72)."""
     out = {}
     with torch.inference_mode():
         if PROMPT_IN in given:
             frames = given[PROMPT_MEL].shape[-1]
-            out[PROMPT + "/out"] = run_length_regulator(params, config, given[PROMPT_IN], frames,
+            out[PROMPT + "/out"] = run_length_regulator(params, config, _channels_first(given[PROMPT_IN]), frames,
                                                         PROMPT, tap)
         for seg in stages.segments_in(given, CODES):
             codes, latent = given[stages.seg_path(CODES, seg)], given[stages.seg_path(LATENT, seg)]
