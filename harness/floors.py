@@ -81,15 +81,12 @@ def compute_reduced(ref32: Trace, ref64: Trace, reduced: Trace, dtype: str) -> d
         if (info.kind == stages.EXACT or info.draw or info.path not in ref64
                 or ref64.info(info.path).shape != info.shape):
             continue
-        if info.path in reduced and reduced.info(info.path).shape == info.shape:
-            run = _floor(ref64, reduced, info) or []
-        else:
-            run = []
         own = []
         for _, index in halves(info):
             m = M.compute(ref64.read(info.path, index), round_to(ref32.read(info.path, index), dtype))
             own.append((m.rmse, m.rel_l2))
-        run = run or [(0.0, 0.0)] * len(own)
+        held = info.path in reduced and reduced.info(info.path).shape == info.shape
+        run = _floor(ref64, reduced, info) if held else [(0.0, 0.0)] * len(own)
         out[info.path] = [(max(a[0], b[0]), max(a[1], b[1])) for a, b in zip(run, own)]
     return out
 
