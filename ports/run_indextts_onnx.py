@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stage", default=None, help="default dit (s2mel-cfm), gpt (gpt)")
     ap.add_argument("--detail", default=None,
-                    help="the reference's detail level (default full for s2mel-cfm: every step; default for gpt)")
+                    help="the reference's detail level (default full:cfm for s2mel-cfm: every step's internals; "
+                         "default for gpt)")
     args = ap.parse_args(argv)
     gpt = args.part == "gpt"
     name = args.config or ("tiny" if gpt else "tiny-onnx")
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = cfg.with_(steps=args.steps)
     port = onnx_port_gpt if gpt else onnx_port
     start = time.perf_counter()
-    run = models.ensure(cfg, seed=args.seed, detail=args.detail or ("default" if gpt else "full"), replays=False)
+    run = models.ensure(cfg, seed=args.seed, detail=args.detail or ("default" if gpt else "full:cfm"), replays=False)
     weights, _ = models.seeded_weights(cfg, args.seed)
     tag = f"indextts_onnx{'_gpt' if gpt else ''}-{cfg.name}"
     out = reports_dir() / "ports" / f"{tag}-{cfg.cfm.steps}steps-seed{args.seed}.npz"

@@ -52,6 +52,20 @@ def test_default_detail_keeps_internals_of_the_first_and_last_step_only(tiny_sho
         assert (f"{here}/penalized" in paths) == (token in (0, 15))  # internals: first and last
 
 
+def test_a_zoom_keeps_every_internal_of_the_named_part_only():
+    """`--detail full:cfm`: the default detail, and every internal of every ODE step (what a port of the CFM loop
+    needs, without every token's internals of the GPT)."""
+    from harness.configs import TINY
+    from harness.detail import for_config
+
+    zoom, default = for_config("full:cfm", TINY.with_(steps=3)), for_config("default", TINY.with_(steps=3))
+    assert zoom.full_parts == ("cfm",) and Detail.from_json(zoom.to_json()) == zoom
+    assert zoom.wants("cfm/seg_00/step_01/dit/block_00/attn_out")
+    assert not default.wants("cfm/seg_00/step_01/dit/block_00/attn_out")
+    assert not zoom.wants("gpt/seg_00/token_0003/penalized") and zoom.wants("gpt/seg_00/token_0000/penalized")
+    assert zoom.wants("gpt/seg_00/token_0003/logits")  # a boundary stage, at every level
+
+
 def test_floors_are_stored_for_every_compared_stage(tiny_short_run):
     from harness import floors
 

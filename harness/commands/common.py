@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from harness.configs import CONFIGS, PipelineConfig, get_config
-from harness.detail import LEVELS
+from harness.detail import Detail, parse
 from harness.errors import UserError
 from harness.limits import MAX_SEED, MAX_STEPS
 from harness.stages.inputs import DEFAULT_TEXT
@@ -22,6 +22,16 @@ PORTER_PATH = """a porter's path (docs/example.map.toml is a complete, commented
 exit codes: 0 pass, 1 divergence (or nothing compared), 2 bad input or usage, 3 internal error (crash log)"""
 
 
+def detail_level(text: str) -> str:
+    """--detail's value, checked here so a misspelt level or part is argparse's one line."""
+    try:
+        level, parts = parse(text)
+        Detail(level, full_parts=parts)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and inputs")
     g.add_argument("--config", default="tiny", help=f"embedded configuration: {', '.join(CONFIGS)} (default tiny)")
@@ -30,9 +40,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="the speaker recording (any rate and channel count libsndfile reads; default "
                         "fixtures/speaker.wav)")
     g.add_argument("--steps", type=int, default=None, help="ODE steps (default: the config's, 25)")
-    g.add_argument("--detail", default="default", choices=LEVELS,
-                   help="internals to capture: boundary stages only, default (internals of the first and last "
-                        "ODE step), or full")
+    g.add_argument("--detail", default="default", type=detail_level, metavar="LEVEL",
+                   help="internals to capture: boundary (boundary stages only), default (internals of the first and "
+                        "last ODE step and token), full, or full:PART[,PART] (default, plus every internal of those "
+                        "parts)")
     g.add_argument("--checkpoints", type=Path, default=None,
                    help="a folder with real IndexTTS2 checkpoints (s2mel.pth); use with --config full")
     g.add_argument("--reference-src", type=Path, default=None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.hints.base import Case, Hint, explained, group_affine, hint, rel, unmove
+from harness.hints.base import Case, Hint, explained, group_affine, hint, line_fit, rel, unmove
 
 MIN_GROUP = 8  # values per group a per-channel or per-position fit needs
 
@@ -20,7 +20,7 @@ def affine(case: Case) -> Hint | None:
     x, y = case.ref.reshape(-1).astype(np.float64), case.cand.reshape(-1).astype(np.float64)
     if x.size < 2 or np.std(x) == 0:
         return None
-    a, b = np.polyfit(x, y, 1)
+    a, b = line_fit(x, y)
     if abs(a - 1) < 1e-3:
         what = f"candidate = reference {b:+.4g} everywhere (a constant offset: darker/brighter by {abs(b):.3g})"
     elif abs(b) <= 1e-3 * max(np.std(x), 1e-12):
@@ -111,7 +111,7 @@ def elementwise(case: Case) -> Hint | None:
     best = None
     y = case.cand.reshape(-1).astype(np.float64)
     ref = sources[0][1].reshape(-1)
-    a0, b0 = np.polyfit(ref, y, 1) if np.std(ref) > 0 else (0.0, float(y.mean()))
+    a0, b0 = line_fit(ref, y)
     plain = rel(case.cand, (a0 * ref + b0).reshape(case.ref.shape))  # what a global affine map leaves
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for source, x in sources:
@@ -119,7 +119,7 @@ def elementwise(case: Case) -> Hint | None:
                 fx = f(x)
                 if not np.all(np.isfinite(fx)) or np.std(fx) == 0 or _linear(fx, x):
                     continue
-                a, b = np.polyfit(fx.reshape(-1), y, 1)
+                a, b = line_fit(fx, y)
                 scale = "" if abs(a - 1) < 1e-3 and abs(b) < 1e-6 else f" ({a:.4g} x that {b:+.3g})"
                 h = hint(case, "elementwise", f"candidate = {name} of {source}{scale}", a * fx + b)
                 if h is not None and h.residual >= plain:
