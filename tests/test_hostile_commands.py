@@ -95,6 +95,9 @@ CASES = [
     # capture: bounds and user checkpoints, all refused before any model runs
     Case("capture-steps-zero", lambda f, r: ["capture", "--steps", "0"], 2, ("MAX_STEPS",)),
     Case("capture-steps-huge", lambda f, r: ["capture", "--steps", "100000"], 2, ("MAX_STEPS",)),
+    Case("capture-tokens-zero", lambda f, r: ["capture", "--max-tokens", "0"], 2, ("--max-tokens must be",)),
+    Case("capture-tokens-beyond-positions", lambda f, r: ["capture", "--max-tokens", "251"], 2, ("mel positions",)),
+    Case("capture-detail-unknown-part", lambda f, r: ["capture", "--detail", "full:gtp"], 2, ("unknown part",)),
     Case("capture-seed-negative", lambda f, r: ["capture", "--seed", "-1"], 2, ("MAX_SEED",)),
     Case("capture-unknown-config", lambda f, r: ["capture", "--config", "huge"], 2, ("unknown config",)),
     Case("capture-output-is-a-folder", lambda f, r: ["capture", "-o", f, "--steps", "1"], 2, ("not a regular file",)),

@@ -71,16 +71,19 @@ def test_fallback_rule_is_said_in_console_json_and_html(tmp_path):
 
 
 def test_capture_without_floors_and_in_float64(tmp_path):
-    """Floors are stored unless --no-floors; --dtype float64 captures the float64 run itself. (The default,
-    with floors, is what every session fixture captures.)"""
+    """Floors are stored unless --no-floors; --dtype float64 captures the float64 run itself; --max-tokens caps
+    the generated codes. (The default, with floors, is what every session fixture captures.)"""
     # whole-pipeline captures with their own weights: run uncapped (the caps are the hostile corpus's)
-    plain = _uncapped(tmp_path, "capture", "--steps", "1", "--no-floors")
+    plain = _uncapped(tmp_path, "capture", "--steps", "1", "--no-floors", "--max-tokens", "3")
     wide = _uncapped(tmp_path, "capture", "--steps", "1", "--dtype", "float64", "-o", tmp_path / "f64.h5")
     assert plain.returncode == 0 and wide.returncode == 0, plain.stderr[-2000:] + wide.stderr[-2000:]
     (trace,) = (tmp_path / "reports" / "traces").iterdir()
-    assert trace.name == "reference-tiny-1steps-seed0-nofloors.h5"
+    assert trace.name == "reference-tiny-1steps-seed0-3tokens-nofloors.h5"
     with Trace(trace) as t, Trace(tmp_path / "f64.h5") as w:
         assert not t.has_floors and t.complete and t.provenance["dtype"] == "float32"
+        # --max-tokens: the cap, stated in the provenance, and every segment's codes (random weights never stop)
+        assert t.provenance["config_json"]["gpt"]["max_tokens"] == 3
+        assert [t.info(f"gpt/seg_{s:02d}/codes").shape[-1] for s in (0, 1)] == [3, 3]
         assert w.provenance["dtype"] == "float64" and w.read("cfm/seg_00/mel_out").dtype == np.float64
 
 

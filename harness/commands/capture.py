@@ -12,7 +12,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from harness.commands.common import PORTER_PATH, add_model_flags, config_from, speaker_from
+from harness.commands.common import PORTER_PATH, add_model_flags, config_from, run_suffix, speaker_from
 from harness.errors import UserError
 from harness.paths import reports_dir
 
@@ -36,8 +36,7 @@ def add_parser(sub) -> None:
 
 def default_output(args: argparse.Namespace, cfg) -> Path:
     """A trace name that differs whenever the options that change its content do."""
-    name = f"reference-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}"
-    name += "" if args.detail == "default" else f"-{args.detail}"
+    name = f"reference-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}" + run_suffix(args)
     name += "" if args.dtype == "float32" else f"-{args.dtype}"
     name += "-nofloors" if args.no_floors else ""
     name += "".join(f"-{p}" for p in sorted(set(args.precision_floors)))

@@ -50,6 +50,9 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="a clone of the official index-tts repository to use instead of the installed package")
     g.add_argument("--text", default=DEFAULT_TEXT,
                    help=f"the text to speak (default: {DEFAULT_TEXT!r}, two segments on the tiny config)")
+    g.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                   help="the cap on the GPT's generated codes per segment (default: the config's, 16 on tiny); random "
+                        "weights never draw the stop code, so each segment then generates exactly N")
 
 
 def speaker_from(args: argparse.Namespace) -> Path:
@@ -68,6 +71,11 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
         if not 1 <= args.steps <= MAX_STEPS:
             raise UserError(f"--steps must be between 1 and {MAX_STEPS} (MAX_STEPS)")
         cfg = cfg.with_(steps=args.steps)
+    if args.max_tokens is not None:
+        if not 1 <= args.max_tokens <= cfg.gpt.max_mel_tokens:
+            raise UserError(f"--max-tokens must be between 1 and {cfg.gpt.max_mel_tokens} (the GPT's mel positions on "
+                            f"the {cfg.name} config)")
+        cfg = cfg.with_(gpt__max_tokens=args.max_tokens)
     if not 0 <= args.seed <= MAX_SEED:
         raise UserError(f"--seed must be between 0 and {MAX_SEED} (MAX_SEED)")
     if args.checkpoints is not None:
@@ -81,3 +89,17 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
     if args.checkpoints is not None and cfg.name != "full":
         raise UserError("--checkpoints holds real-size weights: use it with --config full")
     return cfg
+
+
+def run_suffix(args: argparse.Namespace) -> str:
+    """The part of an output's name that follows from the run's options beyond config, steps and seed: the detail,
+    the token cap, another recording or text (so two runs that differ never share a name)."""
+    import hashlib
+
+    name = "" if args.detail == "default" else "-" + "".join(ch if ch.isalnum() else "_" for ch in args.detail)
+    name += "" if args.max_tokens is None else f"-{args.max_tokens}tokens"
+    if Path(args.speaker).resolve() != FIXTURE_SPEAKER:
+        name += f"-{Path(args.speaker).stem}"
+    if args.text != DEFAULT_TEXT:
+        name += "-text" + hashlib.sha256(args.text.encode("utf-8")).hexdigest()[:8]
+    return name

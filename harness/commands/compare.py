@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from harness import junit, stages, summary, tolerance
-from harness.commands.common import FIXTURE_SPEAKER, PORTER_PATH, add_model_flags, config_from, speaker_from
+from harness.commands.common import FIXTURE_SPEAKER, PORTER_PATH, add_model_flags, config_from, run_suffix, speaker_from
 from harness.compare import compare_traces, open_traces
 from harness.console import render
 from harness.errors import UserError
@@ -72,8 +72,9 @@ def reproduce(args: argparse.Namespace) -> str:
             words += [flag, str(value)]
     if not args.traces:
         words += ["--config", args.config, "--seed", str(args.seed), "--detail", args.detail]
-        if args.steps is not None:
-            words += ["--steps", str(args.steps)]
+        for flag, value in (("--steps", args.steps), ("--max-tokens", args.max_tokens)):
+            if value is not None:
+                words += [flag, str(value)]
         speaker = None if Path(args.speaker).resolve() == FIXTURE_SPEAKER else args.speaker
         for flag, value in (("--checkpoints", args.checkpoints), ("--reference-src", args.reference_src),
                             ("--speaker", speaker)):
@@ -95,15 +96,11 @@ def _name(args: argparse.Namespace, cfg=None) -> str:
         ident = hashlib.sha256(repr(options).encode()).hexdigest()[:8]
         return f"compare-{args.traces[1].stem}-{ident}"
     name = f"compare-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}"
-    name += "".join(f"-{f}" for f in args.fault) + ("" if args.detail == "default" else f"-{args.detail}")
-    if Path(args.speaker).resolve() != FIXTURE_SPEAKER:
-        name += f"-{Path(args.speaker).stem}"
+    name += "".join(f"-{f}" for f in args.fault) + run_suffix(args)
     if args.stage:
         name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
     if args.tolerances or args.checkpoints or args.reference_src or args.candidate_dtype:  # beyond the words above
         name += "-" + hashlib.sha256(repr(options).encode()).hexdigest()[:8]
-    if args.text != DEFAULT_TEXT:
-        name += "-text" + hashlib.sha256(args.text.encode("utf-8")).hexdigest()[:8]
     return name
 
 
