@@ -95,10 +95,21 @@ def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
-def run_port(reference: Path, weights: dict, out: Path) -> Path:
-    """Export, run, and write the port's tensors as `out` (.npz) for `harness compare --map`."""
+def features(ref: Trace) -> dict[str, np.ndarray]:
+    """Its numpy features alone (no export: seconds, not minutes), as `_run_wav2vec2bert` computes them."""
+    from indextts_onnx.infer import IndexTTSInfer
+
+    port = IndexTTSInfer.__new__(IndexTTSInfer)
+    port.model_dir = None
+    input_features, attention_mask = port._extract_features(ref.read("frontend/wav_16k")[0])  # infer.py:97
+    return {"input_features": input_features, "attention_mask": attention_mask}
+
+
+def run_port(reference: Path, weights: dict, out: Path, with_export: bool = True) -> Path:
+    """Export, run, and write the port's tensors as `out` (.npz) for `harness compare --map`; without the
+    export, its features alone."""
     with Trace(reference) as ref, tempfile.TemporaryDirectory() as tmp:
-        tensors = run(ref, export(ref, weights, Path(tmp)))
+        tensors = run(ref, export(ref, weights, Path(tmp))) if with_export else features(ref)
     with atomic(out) as tmp, open(tmp, "wb") as f:
         np.savez(f, **tensors)
     return out

@@ -2,7 +2,7 @@
 
     python ports/run_indextts_onnx.py [--config tiny-onnx|full] [--steps N] [--seed N]
     python ports/run_indextts_onnx.py --part gpt [--config tiny|full] [--steps N] [--seed N]
-    python ports/run_indextts_onnx.py --part semantic [--config tiny|full] [--speaker WAV]
+    python ports/run_indextts_onnx.py --part semantic [--config tiny|full] [--speaker WAV] [--no-export]
 
 The default part is its s2mel path and CFM loop (ports/onnx_port.py); `--part gpt` is its GPT export and
 numpy sampler, teacher-forced (ports/onnx_port_gpt.py); `--part semantic` its numpy features and its w2v-bert
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage", default=None, help="default dit (s2mel-cfm), the part's name (gpt, semantic)")
     ap.add_argument("--speaker", type=Path, default=None,
                     help="another speaker recording (e.g. fixtures/speaker_odd.wav: an odd feature frame count)")
+    ap.add_argument("--no-export", action="store_true",
+                    help="semantic: the port's numpy features alone, without exporting w2v-bert and the codec")
     ap.add_argument("--detail", default=None,
                     help="the reference's detail level (default full:cfm for s2mel-cfm: every step's internals; "
                          "default for gpt and semantic)")
@@ -58,7 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     weights, _ = models.seeded_weights(cfg, args.seed)
     tag = f"indextts_onnx{'' if cfm else '_' + args.part}-{cfg.name}" + (f"-{speaker.stem}" if speaker else "")
     out = reports_dir() / "ports" / f"{tag}-{cfg.cfm.steps}steps-seed{args.seed}.npz"
-    port.run_port(run.reference, weights, out)
+    if args.no_export and args.part != "semantic":
+        ap.error("--no-export is for --part semantic")
+    if args.no_export:
+        tag += "-features"
+        out = out.with_name(f"{tag}-{cfg.cfm.steps}steps-seed{args.seed}.npz")
+        port.run_port(run.reference, weights, out, with_export=False)
+    else:
+        port.run_port(run.reference, weights, out)
     print(f"port tensors: {out} ({time.perf_counter() - start:.1f} s with the reference)", file=sys.stderr)
     return harness(["compare", str(run.reference), str(out), "--map", str(port.MAP), "--stage",
                     args.stage or ("dit" if cfm else args.part), "--json", str(reports_dir() / f"compare-{tag}.json")])

@@ -42,3 +42,23 @@ def test_the_ports_front_end_against_upstream(tiny_short_run, tmp_path):
     fb = {s["path"]: s for s in style["stages"]}["style/fbank/centered"]
     # a librosa mel spectrogram, not Kaldi's fbank: a different feature (measured rel-L2 0.47, cosine 0.93)
     assert style["first_divergence"] == "style/fbank/centered" and 0.3 < float(fb["propagated"]["rel_l2"]) < 0.7
+
+
+def test_the_ports_semantic_features_on_an_odd_frame_count(tmp_path):
+    """Its numpy SeamlessM4T features on the odd-count recording (its w2v-bert and codec exports, minutes, are
+    `ports/run_indextts_onnx.py --part semantic`'s): the same reference as the odd-frame fault case
+    (test_faults.py), so the session captures it once. Measured: the padded half of the last stacked frame is 0
+    where upstream's is 1.0, and its mask keeps that frame (upstream's masks it)."""
+    speaker = ROOT / "fixtures" / "speaker_odd.wav"
+    proc = subprocess.run([sys.executable, str(ROOT / "ports" / "run_indextts_onnx.py"), "--part", "semantic",
+                           "--no-export", "--steps", "3", "--seed", "1", "--speaker", str(speaker)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads((tmp_path / "reports" / "compare-indextts_onnx_semantic-tiny-speaker_odd-features.json").read_text())
+    by = {s["path"]: s for s in data["stages"]}
+    features, mask = by["semantic/features"], by["semantic/attention_mask"]
+    assert data["first_divergence"] == "semantic/features" and features["status"] == "fail"
+    frames = 222  # 443 fbank frames, stacked in pairs: the last pair half padding
+    hint = features["hints"][0]
+    assert hint["kind"] == "confined" and f"frames {frames - 1} (1 of {frames})" in hint["message"]
+    assert mask["status"] == "fail" and f"the first at [0, {frames - 1}] (reference 0, candidate 1)" in mask["problem"]
