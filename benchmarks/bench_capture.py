@@ -9,12 +9,13 @@ depend on how fast this machine is:
   - time and peak memory of comparing a 25-step trace pair and writing the HTML report, in a fresh process
   - the speaker front end and style encoder alone (the parts inputs, frontend, style: real size in every
     config): hooked capture at full detail / plain upstream, same process
-  - the GPT alone at real size (866M parameters) with a capped token count, in a fresh process: seeded
-    weights, upstream's build, plain upstream, the hooked capture and our free-running replay (given
+  - the semantic part (w2v-bert 2.0, 581M parameters, and the codec) and the GPT (866M, a capped token count)
+    alone at real size, each in a fresh process, fed the boundary inputs of an unhooked run of the parts before
+    it: seeded weights, upstream's build, plain upstream, the hooked capture and our free-running replay (given
     upstream's recorded draws), their largest difference, and the peak memory
 The pipeline runs with the GPT capped at --tokens generated codes per segment (random weights never draw
 the stop code; upstream's own cap is 1500).
-Usage: python benchmarks/bench_capture.py [--config full] [--steps 25] [--tokens 8] [--only gpt|frontend]
+Usage: python benchmarks/bench_capture.py [--config full] [--steps 25] [--tokens 8] [--only frontend|semantic|gpt]
 """
 from __future__ import annotations
 
@@ -170,16 +171,19 @@ def peak(config: str, steps: int, tokens: int) -> dict:
     return _child(["--child-peak", "--config", config, "--steps", str(steps), "--tokens", str(tokens)])
 
 
-def child_gpt(config: str, tokens: int) -> None:
-    """Run in a fresh process: the GPT alone (its inputs, then the part), upstream plain and hooked, then ours
-    free-running on upstream's recorded draws; print times, the largest difference and the peak RSS."""
+def child_part(config: str, name: str, tokens: int) -> None:
+    """Run in a fresh process: one part alone at real size (the semantic part: w2v-bert 2.0 and the codec; the
+    GPT), fed the boundary inputs an unhooked run of the parts before it made; upstream plain and hooked, then
+    ours free-running on those inputs and upstream's recorded draws; print times, the largest difference and
+    the peak RSS."""
     import numpy as np
     import torch
 
     from harness import stages
     from harness.commands import models
     from harness.configs import get_config
-    from harness.detail import for_config
+    from harness.detail import Detail, for_config
+    from harness.pipeline import boundary_inputs
     from reference_hooks import driver
     from reference_hooks.inputs import Source
     from reference_hooks.recorder import MemoryWriter, Recorder
@@ -188,28 +192,33 @@ def child_gpt(config: str, tokens: int) -> None:
 
     cfg = get_config(config).with_(gpt__max_tokens=tokens)
     models.load_upstream()
-    parts, source = (stages.part("inputs"), stages.part("gpt")), Source(seed=0)
+    part, source = stages.part(name), Source(seed=0)
+    before = stages.PARTS[: stages.PARTS.index(part)]
     t = time.perf_counter()
-    weights = {"gpt": driver.seeded_weights(cfg, "gpt", 0)}
-    out = {"weights_s": time.perf_counter() - t, "params_m": sum(v.size for k, v in weights["gpt"].items()
-                                                                  if k != "bpe.model") / 1e6}
+    weights = {p.name: driver.seeded_weights(cfg, p.name, 0) for p in (*before, part) if p.name in driver.SEEDED}
+    out = {"weights_s": time.perf_counter() - t,
+           "params_m": sum(v.size for k, v in weights[name].items() if k != "bpe.model") / 1e6}
     t = time.perf_counter()
-    built = driver.build_parts(cfg, weights, torch.float32, parts)
+    built = driver.build_parts(cfg, weights, torch.float32, (*before, part))
     out["build_s"] = time.perf_counter() - t
+    produced = driver.run_parts(built, cfg, {}, Recorder(None, Detail("boundary"), hooking=False), before,
+                                source=source)
+    given = {p: produced[p] for p in boundary_inputs(part, produced)}
 
     def upstream(recorder) -> float:
         torch.manual_seed(0)
         start = time.perf_counter()
-        driver.run_parts(built, cfg, {}, recorder, parts, source=source)
+        driver.run_parts(built, cfg, dict(given), recorder, (part,), source=source)
         return time.perf_counter() - start
 
     out["plain_s"] = upstream(Recorder(None, for_config("boundary", cfg), hooking=False))
     writer = MemoryWriter()
     out["hooked_s"] = upstream(Recorder(writer, for_config("default", cfg)))
-    given = {p: torch.from_numpy(v) for p, v in writer.items if stages.is_given(p)}
+    recorded = {p: torch.from_numpy(v) for p, v in writer.items if stages.is_given(p)}
     tap = MemoryTap()
     t = time.perf_counter()
-    ours.run_parts(ours.load_part_params(weights, torch.float32), cfg, given, tap, parts)
+    ours.run_parts(ours.load_part_params({name: weights[name]}, torch.float32), cfg, {**given, **recorded}, tap,
+                   (part,))
     out["reimpl_s"] = time.perf_counter() - t
     mine = dict(tap.items)
     out["stages"] = len(writer.items)
@@ -220,23 +229,37 @@ def child_gpt(config: str, tokens: int) -> None:
     print(json.dumps(out))
 
 
+def part_lines(config: str, name: str, tokens: int) -> None:
+    """The real-size figures of one part alone, printed."""
+    g = _child(["--child-part", name, "--config", config, "--tokens", str(tokens)])
+    what = {"gpt": f", at most {tokens} codes per segment, codes generated {g['codes']}",
+            "semantic": f", codec codes {g['codes']} frames"}.get(name, "")
+    label = f"{name} alone"
+    print(f"{label} ({config}, {g['params_m']:.1f} M parameters{what}): seeded weights {g['weights_s']:.1f} s, "
+          f"upstream build {g['build_s']:.1f} s")
+    print(f"{name:8s} plain upstream       {g['plain_s']:7.2f} s")
+    print(f"{name:8s} hooked capture       {g['hooked_s']:7.2f} s   overhead {g['hooked_s'] / g['plain_s']:.2f}x")
+    print(f"{name:8s} reimpl, free-running {g['reimpl_s']:7.2f} s   ratio    {g['reimpl_s'] / g['plain_s']:.2f}x; "
+          f"{g['stages']} stages, max |ours - upstream| = {g['max_diff']:.1e}; peak RSS {g['peak_mb']:.0f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="full")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--tokens", type=int, default=8, help="cap on the GPT's generated codes per segment")
-    ap.add_argument("--only", choices=("gpt", "frontend"), default=None,
-                    help="run only the GPT's real-size figures, or the front end's overhead")
+    ap.add_argument("--only", choices=("frontend", "semantic", "gpt"), default=None,
+                    help="run only the front end's overhead, or one part's real-size figures")
     ap.add_argument("--child-peak", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--child-gpt", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--child-part", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-report", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_peak:
         child_peak(args.config, args.steps, args.tokens)
         return
-    if args.child_gpt:
-        child_gpt(args.config, args.tokens)
+    if args.child_part:
+        child_part(args.config, args.child_part, args.tokens)
         return
     if args.child_report:
         child_report(*args.child_report)
@@ -247,14 +270,10 @@ def main() -> None:
           f"{f['plain_s']:.2f} s, hooked capture {f['hooked_s']:.2f} s, overhead {f['hooked_s'] / f['plain_s']:.2f}x")
     if args.only == "frontend":
         return
-    g = _child(["--child-gpt", "--config", args.config, "--tokens", str(args.tokens)])
-    print(f"GPT alone ({args.config}, {g['params_m']:.1f} M parameters, at most {args.tokens} codes per segment, "
-          f"codes generated {g['codes']}): seeded weights {g['weights_s']:.1f} s, upstream build {g['build_s']:.1f} s")
-    print(f"GPT plain upstream       {g['plain_s']:7.2f} s")
-    print(f"GPT hooked capture       {g['hooked_s']:7.2f} s   overhead {g['hooked_s'] / g['plain_s']:.2f}x")
-    print(f"GPT reimpl, free-running {g['reimpl_s']:7.2f} s   ratio    {g['reimpl_s'] / g['plain_s']:.2f}x; "
-          f"{g['stages']} stages, max |ours - upstream| = {g['max_diff']:.1e}; peak RSS {g['peak_mb']:.0f} MB")
-    if args.only == "gpt":
+    for name in ("semantic", "gpt"):
+        if args.only in (None, name):
+            part_lines(args.config, name, args.tokens)
+    if args.only in ("semantic", "gpt"):
         return
     t = timings(args.config, args.steps, args.repeats, args.tokens)
     print(f"config {args.config}, {args.steps} steps, GPT capped at {args.tokens} codes, {t['threads']} threads, "
