@@ -3,8 +3,10 @@
 Prints ratios against the plain upstream run measured in the same process, so the figures do not
 depend on how fast this machine is:
   - capture overhead: hooked upstream (writing the trace, at the default and at full detail) / plain upstream
-    (target <= 1.3 at full detail)
-  - reimpl speed: our free-running pipeline with no trace / plain upstream (target <= 1.0)
+    (target <= 1.15 at the default detail; issue 16)
+  - reimpl speed: our free-running pipeline with no trace / plain upstream (target <= 1.05)
+Each timing says "met" or "not met" beside the one-minute load average when it started, or "not judged" when that
+load was above 1.5 (another job's work on two shared cores would read as ours).
   - peak memory of a capture at 5 and at 25 ODE steps, each in a fresh process (must not grow with steps)
   - time and peak memory of comparing a 25-step trace pair and writing the HTML report, in a fresh process
   - the speaker front end and style encoder alone (the parts inputs, frontend, style: real size in every
@@ -141,6 +143,24 @@ def child_report(ref: str, cand: str, out: str) -> None:
                       "html_mb": Path(out).stat().st_size / 1e6, "stages": len(comparison.results)}))
 
 
+#: issue 16's targets, as ratios against plain upstream in the same process (memory in MB)
+TARGETS = {"hooked": 1.15, "reimpl": 1.05, "report_rss_mb": 512.0, "peak_growth": 1.1}
+#: above this one-minute load average a timing says "not judged": on 2 shared cores another job's work shows as ours
+QUIET = 1.5
+
+
+def judged(value: float, target: float, load: float | None = None) -> str:
+    """`target <= X: met` / `not met`; a timing (given the load when it started) measured on a busy machine is not
+    judged at all, so a noisy figure never reads as a verdict."""
+    if load is not None and load > QUIET:
+        return f"(target <= {target:g}: not judged, load {load:.2f})"
+    return f"(target <= {target:g}: {'met' if value <= target else 'not met'}{'' if load is None else f', load {load:.2f}'})"
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
 def _child(args: list[str]) -> dict:
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True,
                          env=dict(os.environ, TQDM_DISABLE="1"))
@@ -231,6 +251,7 @@ def child_part(config: str, name: str, tokens: int) -> None:
 
 def part_lines(config: str, name: str, tokens: int) -> None:
     """The real-size figures of one part alone, printed."""
+    load = _load()
     g = _child(["--child-part", name, "--config", config, "--tokens", str(tokens)])
     what = {"gpt": f", at most {tokens} codes per segment, codes generated {g['codes']}",
             "semantic": f", codec codes {g['codes']} frames"}.get(name, "")
@@ -238,9 +259,12 @@ def part_lines(config: str, name: str, tokens: int) -> None:
     print(f"{label} ({config}, {g['params_m']:.1f} M parameters{what}): seeded weights {g['weights_s']:.1f} s, "
           f"upstream build {g['build_s']:.1f} s")
     print(f"{name:8s} plain upstream       {g['plain_s']:7.2f} s")
-    print(f"{name:8s} hooked capture       {g['hooked_s']:7.2f} s   overhead {g['hooked_s'] / g['plain_s']:.2f}x")
-    print(f"{name:8s} reimpl, free-running {g['reimpl_s']:7.2f} s   ratio    {g['reimpl_s'] / g['plain_s']:.2f}x; "
-          f"{g['stages']} stages, max |ours - upstream| = {g['max_diff']:.1e}; peak RSS {g['peak_mb']:.0f} MB")
+    hooked, ours = g["hooked_s"] / g["plain_s"], g["reimpl_s"] / g["plain_s"]
+    print(f"{name:8s} hooked capture       {g['hooked_s']:7.2f} s   overhead {hooked:.2f}x "
+          f"{judged(hooked, TARGETS['hooked'], load)}")
+    print(f"{name:8s} reimpl, free-running {g['reimpl_s']:7.2f} s   ratio    {ours:.2f}x "
+          f"{judged(ours, TARGETS['reimpl'], load)}; {g['stages']} stages, max |ours - upstream| = {g['max_diff']:.1e}; "
+          f"peak RSS {g['peak_mb']:.0f} MB")
 
 
 def main() -> None:
@@ -275,21 +299,25 @@ def main() -> None:
             part_lines(args.config, name, args.tokens)
     if args.only in ("semantic", "gpt"):
         return
+    load = _load()
     t = timings(args.config, args.steps, args.repeats, args.tokens)
     print(f"config {args.config}, {args.steps} steps, GPT capped at {args.tokens} codes, {t['threads']} threads, "
           f"trace {t['trace_mb']:.0f} MB at full detail, {t['trace_default_mb']:.0f} MB at the default detail")
     print(f"plain upstream           {t['plain_s']:7.2f} s")
-    print(f"hooked capture, default  {t['hooked_s']:7.2f} s   overhead {t['hooked_s'] / t['plain_s']:.2f}x")
-    print(f"hooked capture, full     {t['full_s']:7.2f} s   overhead {t['full_s'] / t['plain_s']:.2f}x (target <= 1.3x)")
-    print(f"reimpl, free-running     {t['reimpl_s']:7.2f} s   ratio    {t['reimpl_s'] / t['plain_s']:.2f}x (target <= 1.0x)")
+    hooked, ours = t["hooked_s"] / t["plain_s"], t["reimpl_s"] / t["plain_s"]
+    print(f"hooked capture, default  {t['hooked_s']:7.2f} s   overhead {hooked:.2f}x {judged(hooked, TARGETS['hooked'], load)}")
+    print(f"hooked capture, full     {t['full_s']:7.2f} s   overhead {t['full_s'] / t['plain_s']:.2f}x (full detail: no target)")
+    print(f"reimpl, free-running     {t['reimpl_s']:7.2f} s   ratio    {ours:.2f}x {judged(ours, TARGETS['reimpl'], load)}")
     r = t["report"]
     print(f"compare {r['stages']} stages  {r['compare_s']:7.2f} s   HTML report {r['report_s']:.2f} s, "
-          f"{r['html_mb']:.2f} MB, peak RSS {r['peak_mb']:.0f} MB (one process: compare + report)")
+          f"{r['html_mb']:.2f} MB, peak RSS {r['peak_mb']:.0f} MB {judged(r['peak_mb'], TARGETS['report_rss_mb'])} "
+          f"(one process: compare + report)")
     p5, p25 = peak(args.config, 5, args.tokens), peak(args.config, 25, args.tokens)
     print(f"capture peak RSS   5 steps {p5['peak_mb']:7.0f} MB (before capture {p5['before_capture_mb']:.0f} MB)")
     print(f"capture peak RSS  25 steps {p25['peak_mb']:7.0f} MB (before capture {p25['before_capture_mb']:.0f} MB)")
-    print(f"peak growth 5 -> 25 steps: {p25['peak_mb'] - p5['peak_mb']:+.0f} MB "
-          f"({p25['peak_mb'] / p5['peak_mb']:.2f}x)")
+    growth = p25["peak_mb"] / p5["peak_mb"]
+    print(f"peak growth 5 -> 25 steps: {p25['peak_mb'] - p5['peak_mb']:+.0f} MB ({growth:.2f}x) "
+          f"{judged(growth, TARGETS['peak_growth'])}")
 
 
 if __name__ == "__main__":
