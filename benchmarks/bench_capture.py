@@ -5,8 +5,6 @@ depend on how fast this machine is:
   - capture overhead: hooked upstream (writing the trace, at the default and at full detail) / plain upstream
     (target <= 1.15 at the default detail; issue 16)
   - reimpl speed: our free-running pipeline with no trace / plain upstream (target <= 1.05)
-Each timing says "met" or "not met" beside the one-minute load average when it started, or "not judged" when that
-load was above 1.5 (another job's work on two shared cores would read as ours).
   - peak memory of a capture at 5 and at 25 ODE steps, each in a fresh process (must not grow with steps)
   - time and peak memory of comparing a 25-step trace pair and writing the HTML report, in a fresh process
   - the speaker front end and style encoder alone (the parts inputs, frontend, style: real size in every
@@ -15,6 +13,8 @@ load was above 1.5 (another job's work on two shared cores would read as ours).
     alone at real size, each in a fresh process, fed the boundary inputs of an unhooked run of the parts before
     it: seeded weights, upstream's build, plain upstream, the hooked capture and our free-running replay (given
     upstream's recorded draws), their largest difference, and the peak memory
+Each timing says "met" or "not met" beside the one-minute load average when it started, or "not judged" when that
+load was above 1.5 (another job's work on two shared cores would read as ours).
 The pipeline runs with the GPT capped at --tokens generated codes per segment (random weights never draw
 the stop code; upstream's own cap is 1500).
 Usage: python benchmarks/bench_capture.py [--config full] [--steps 25] [--tokens 8] [--only frontend|semantic|gpt]

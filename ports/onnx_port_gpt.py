@@ -34,18 +34,18 @@ import numpy as np
 from harness import stages
 from harness.files import atomic
 from harness.trace import Trace
+from ports.exporter import torchscript_exporter
 
 MAP = Path(__file__).with_name("indextts_onnx_gpt.map.toml")
 
 
 @contextlib.contextmanager
 def export_shims():
-    import torch
     import transformers.masking_utils as masking
     from transformers import DynamicCache
     from transformers.models.gpt2 import modeling_gpt2
 
-    real_export, real_packed = torch.onnx.export, masking.find_packed_sequence_indices
+    real_packed = masking.find_packed_sequence_indices
     real_forward = modeling_gpt2.GPT2Model.forward
 
     @functools.wraps(real_forward)
@@ -54,13 +54,13 @@ def export_shims():
             past_key_values = DynamicCache(ddp_cache_data=past_key_values)
         return real_forward(self, *args, past_key_values=past_key_values, **kwargs)
 
-    torch.onnx.export = functools.partial(real_export, dynamo=False)
     masking.find_packed_sequence_indices = lambda position_ids: None
     modeling_gpt2.GPT2Model.forward = forward
     try:
-        yield
+        with torchscript_exporter():
+            yield
     finally:
-        torch.onnx.export, masking.find_packed_sequence_indices = real_export, real_packed
+        masking.find_packed_sequence_indices = real_packed
         modeling_gpt2.GPT2Model.forward = real_forward
 
 

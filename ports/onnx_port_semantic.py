@@ -12,14 +12,12 @@ Its input is the reference's `frontend/wav_16k` (upstream's 16 kHz speaker audio
 alone. Its emotion condition is its speaker condition (infer.py:147, when no emotion recording is given); upstream
 computes its own from the recording resampled by librosa (infer_v2.py:391-395), so that stage is compared too.
 
-Shim: torch 2.13's `torch.onnx.export` defaults to the dynamo exporter, which fails on w2v-bert's attention
-reshape; the package passes `dynamic_axes` (the TorchScript exporter's argument), so `dynamo=False` is forced
-during the export and undone after.
+Shim: the TorchScript exporter during the export (ports/exporter.py: torch 2.13's default dynamo exporter fails
+on w2v-bert's attention reshape).
 """
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
 import tempfile
 import types
@@ -30,21 +28,10 @@ import numpy as np
 from harness import stages
 from harness.files import atomic
 from harness.trace import Trace
+from ports.exporter import torchscript_exporter
 
 MAP = Path(__file__).with_name("indextts_onnx_semantic.map.toml")
 GRAPHS = ("wav2vec2bert", "semantic_codec")
-
-
-@contextlib.contextmanager
-def torchscript_exporter():
-    import torch
-
-    real = torch.onnx.export
-    torch.onnx.export = functools.partial(real, dynamo=False)
-    try:
-        yield
-    finally:
-        torch.onnx.export = real
 
 
 class _Recorded:
@@ -78,13 +65,21 @@ def export(ref: Trace, weights: dict, folder: Path) -> Path:
     return folder
 
 
-def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
+def _bare_port():
+    """The package's `IndexTTSInfer` with no model folder: only its semantic steps run, its mel filters then come
+    from the package's own seamless_mel_filters.npy."""
     from indextts_onnx.infer import IndexTTSInfer
 
+    port = IndexTTSInfer.__new__(IndexTTSInfer)
+    port.model_dir = None
+    return port
+
+
+def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
     tensors: dict[str, np.ndarray] = {}
-    port = IndexTTSInfer.__new__(IndexTTSInfer)  # no model folder: only its semantic steps run
-    port.model_dir = None  # its mel filters then come from the package's own seamless_mel_filters.npy
+    port = _bare_port()
     for name in GRAPHS:
         session = ort.InferenceSession(str(onnx_dir / f"{name}.onnx"), ort.SessionOptions(),
                                        providers=["CPUExecutionProvider"])
@@ -97,11 +92,7 @@ def run(ref: Trace, onnx_dir: Path) -> dict[str, np.ndarray]:
 
 def features(ref: Trace) -> dict[str, np.ndarray]:
     """Its numpy features alone (no export: seconds, not minutes), as `_run_wav2vec2bert` computes them."""
-    from indextts_onnx.infer import IndexTTSInfer
-
-    port = IndexTTSInfer.__new__(IndexTTSInfer)
-    port.model_dir = None
-    input_features, attention_mask = port._extract_features(ref.read("frontend/wav_16k")[0])  # infer.py:97
+    input_features, attention_mask = _bare_port()._extract_features(ref.read("frontend/wav_16k")[0])  # infer.py:97
     return {"input_features": input_features, "attention_mask": attention_mask}
 
 

@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the reference's detail level (default full:cfm for s2mel-cfm: every step's internals; "
                          "default for gpt and semantic)")
     args = ap.parse_args(argv)
+    if args.no_export and args.part != "semantic":
+        ap.error("--no-export is for --part semantic")
     cfm = args.part == "s2mel-cfm"
     name = args.config or ("tiny-onnx" if cfm else "tiny")
     cfg = {"tiny-onnx": onnx_port.TINY_ONNX, "tiny": TINY, "full": FULL}[name]
@@ -59,12 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                         speaker=speaker)
     weights, _ = models.seeded_weights(cfg, args.seed)
     tag = f"indextts_onnx{'' if cfm else '_' + args.part}-{cfg.name}" + (f"-{speaker.stem}" if speaker else "")
+    tag += "-features" if args.no_export else ""
     out = reports_dir() / "ports" / f"{tag}-{cfg.cfm.steps}steps-seed{args.seed}.npz"
-    if args.no_export and args.part != "semantic":
-        ap.error("--no-export is for --part semantic")
     if args.no_export:
-        tag += "-features"
-        out = out.with_name(f"{tag}-{cfg.cfm.steps}steps-seed{args.seed}.npz")
         port.run_port(run.reference, weights, out, with_export=False)
     else:
         port.run_port(run.reference, weights, out)

@@ -58,7 +58,7 @@ def _ensure(**kw):
 def tiny_run():
     """The embedded default at full detail, 3 ODE steps, seed 1: every internal of every step and token. The
     same reference as the full-detail fault cases (test_faults.py), so the session captures it once; the
-    README's 25 steps differ only in how many times the same step runs (the ONNX port's test runs 25)."""
+    README's 25 steps differ only in how many times the same step runs (`make onnx` runs 25)."""
     return _ensure(steps=3, seed=1, detail="full")
 
 

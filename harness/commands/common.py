@@ -91,12 +91,17 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
     return cfg
 
 
+def file_safe(text: str) -> str:
+    """`text` as part of a file name: every character but letters and digits becomes `_`."""
+    return "".join(ch if ch.isalnum() else "_" for ch in text)
+
+
 def run_suffix(args: argparse.Namespace) -> str:
     """The part of an output's name that follows from the run's options beyond config, steps and seed: the detail,
     the token cap, another recording or text (so two runs that differ never share a name)."""
     import hashlib
 
-    name = "" if args.detail == "default" else "-" + "".join(ch if ch.isalnum() else "_" for ch in args.detail)
+    name = "" if args.detail == "default" else "-" + file_safe(args.detail)
     name += "" if args.max_tokens is None else f"-{args.max_tokens}tokens"
     if Path(args.speaker).resolve() != FIXTURE_SPEAKER:
         name += f"-{Path(args.speaker).stem}"

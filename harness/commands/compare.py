@@ -21,7 +21,15 @@ import sys
 from pathlib import Path
 
 from harness import junit, stages, summary, tolerance
-from harness.commands.common import FIXTURE_SPEAKER, PORTER_PATH, add_model_flags, config_from, run_suffix, speaker_from
+from harness.commands.common import (
+    FIXTURE_SPEAKER,
+    PORTER_PATH,
+    add_model_flags,
+    config_from,
+    file_safe,
+    run_suffix,
+    speaker_from,
+)
 from harness.compare import compare_traces, open_traces
 from harness.console import render
 from harness.errors import UserError
@@ -98,7 +106,7 @@ def _name(args: argparse.Namespace, cfg=None) -> str:
     name = f"compare-{cfg.name}-{cfg.cfm.steps}steps-seed{args.seed}"
     name += "".join(f"-{f}" for f in args.fault) + run_suffix(args)
     if args.stage:
-        name += "-" + "".join(ch if ch.isalnum() else "_" for ch in args.stage)
+        name += "-" + file_safe(args.stage)
     if args.tolerances or args.checkpoints or args.reference_src or args.candidate_dtype:  # beyond the words above
         name += "-" + hashlib.sha256(repr(options).encode()).hexdigest()[:8]
     return name

@@ -28,7 +28,7 @@ def _confined_along(case: Case, name: str) -> Hint | None:
     if ax is None or case.ref.shape[ax] < 4:
         return None
     other = tuple(i for i in range(case.ref.ndim) if i != ax)
-    d = case.cand.astype(np.float64) - case.ref
+    d = case.error()[1]
     energy = (d * d).sum(axis=other)
     total = energy.sum()
     if total == 0:

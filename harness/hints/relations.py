@@ -34,7 +34,7 @@ def equals_stage(case: Case) -> Hint | None:
 def _difference(case: Case) -> tuple[float, str, float] | None:
     """The other stage whose multiple best explains cand - ref: (multiple, its name, share explained)."""
     keep = _keep(case)
-    d = (case.cand.astype(np.float64) - case.ref)[keep]
+    d = case.error()[1][keep]
     best = None
     for name, other in case.neighbours().items():
         if other.shape != case.cand.shape:
@@ -99,7 +99,7 @@ def stage_mix(case: Case) -> Hint | None:
     others = {n: o for n, o in case.neighbours().items() if o.shape == case.cand.shape and np.any(o)}
     if len(others) < 2:
         return None
-    c = case.cand.reshape(-1).astype(np.float64)
+    c = case.error()[0].reshape(-1)
     cn = np.linalg.norm(c) or 1.0
 
     def corr(o):

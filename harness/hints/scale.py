@@ -109,7 +109,7 @@ def elementwise(case: Case) -> Hint | None:
         name, x = case.stage_input
         sources.append((f"its input {name}", x.astype(np.float64).reshape(case.ref.shape)))
     best = None
-    y = case.cand.reshape(-1).astype(np.float64)
+    y = case.error()[0].reshape(-1)
     ref = sources[0][1].reshape(-1)
     a0, b0 = line_fit(ref, y)
     plain = rel(case.cand, (a0 * ref + b0).reshape(case.ref.shape))  # what a global affine map leaves
