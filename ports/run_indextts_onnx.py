@@ -72,17 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.stage or ("dit" if cfm else args.part), "--json", str(reports_dir() / f"compare-{tag}.json")])
 
 
-def cli() -> int:
-    """`main`, with bad input (a missing or unusable recording, a refused checkpoint) as one line, as the harness
-    answers it."""
-    from harness.errors import UserError
-
-    try:
-        return main()
-    except UserError as exc:
-        print(f"run_indextts_onnx: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
 if __name__ == "__main__":
-    sys.exit(cli())
+    from ports import script
+
+    sys.exit(script.run(main, "run_indextts_onnx"))

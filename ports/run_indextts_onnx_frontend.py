@@ -44,4 +44,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ports import script
+
+    sys.exit(script.run(main, "run_indextts_onnx_frontend"))

@@ -64,9 +64,9 @@ def test_the_ports_semantic_features_on_an_odd_frame_count(tmp_path):
     assert mask["status"] == "fail" and f"the first at [0, {frames - 1}] (reference 0, candidate 1)" in mask["problem"]
 
 
-def test_the_port_runner_answers_a_missing_recording_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "ports" / "run_indextts_onnx.py"), "--part", "semantic",
-                           "--speaker", str(tmp_path / "none.wav")], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=300)
+@pytest.mark.parametrize("runner", ["run_indextts_onnx", "run_indextts_onnx_frontend"])
+def test_a_port_runner_answers_a_missing_recording_in_one_line(tmp_path, runner):
+    proc = subprocess.run([sys.executable, str(ROOT / "ports" / f"{runner}.py"), "--speaker", str(tmp_path / "none.wav")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [f"run_indextts_onnx: error: speaker recording not found: {tmp_path / 'none.wav'}"]
+    assert proc.stderr.strip().splitlines() == [f"{runner}: error: speaker recording not found: {tmp_path / 'none.wav'}"]
