@@ -36,7 +36,8 @@ _TESTS = (
 def diagnose(case: Case) -> list[Hint]:
     """Every family's hint for this failing stage, the one for the first line (if any) first."""
     if case.ref.shape != case.cand.shape:
-        found = [layout.transposed(case), layout.length(case.ref, case.cand, case.layout)]
+        found = [layout.transposed(case),
+                 layout.length_against_input(case, layout.length(case.ref, case.cand, case.layout))]
         return _ordered([h for h in found if h is not None])
     if case.kind == "exact" or case.ref.dtype.kind in "biu" or case.cand.dtype.kind in "biu":
         h = discrete.exact(case)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import diagnosis, plots, stages
+from harness import audio_metrics, diagnosis, pipeline_diagram, plots, stages
 from harness.align import aligned
 from harness.compare import Comparison, StageResult, TraceSet, diff_source
 from harness.console import verdict_line
@@ -160,6 +160,7 @@ def _figures(c: Comparison, ts: TraceSet) -> list[str]:
         if cand is None:
             raw = ts.candidate.read(mel_stage)
             raw = _plottable(raw[0] if raw.ndim else raw, ndim=2)
+            raw = raw[:, start:] if raw is not None else None  # the same generated frames as the reference's
             out.append(_img(plots.mels(ref[:, start:], raw, note=f"({problem or 'not comparable'})"),
                             f"final mel: reference and candidate do not line up ({problem})"))
         else:
@@ -214,7 +215,21 @@ def _audio(ts: TraceSet, c: Comparison) -> str:
                 cells.append(f'<div>{role}<br><audio controls preload="none" '
                              f'src="{_wav_uri(np.nan_to_num(samples[0]), rate)}"></audio></div>')
         players.append(f"<h3 class='small'>{_e(path)}</h3><div class='plots'>{''.join(cells)}</div>")
-    return table + "".join(players)
+    spectrograms = _output_spectrograms(ts, audio[-1]) if audio else ""
+    return table + "".join(players) + spectrograms
+
+
+def _output_spectrograms(ts: TraceSet, info) -> str:
+    """The pipeline's output audio (its last audio stage) as both sides' log mel spectrograms, side by side, and
+    their difference (`audio_metrics.log_mel`, the measuring stick of the log-mel distance)."""
+    rows = [_plottable(t.read(info.path), ndim=2) if info.path in t else None for t in (ts.reference, ts.candidate)]
+    if rows[0] is None:
+        return ""
+    ref, cand = (audio_metrics.log_mel(np.nan_to_num(r[0]), info.sample_rate).T if r is not None else None
+                 for r in rows)
+    note = "" if cand is None or cand.shape == ref.shape else f"({cand.shape[1]} frames vs {ref.shape[1]})"
+    png = plots.mels(ref, cand, note=note, what="log mel of the output")
+    return _img(png, f"output audio ({info.path}): log mel spectrograms of both sides and their difference")
 
 
 def _rule_text(c: Comparison) -> str:
@@ -242,9 +257,10 @@ def build(c: Comparison, ts: TraceSet, command: str) -> str:
     audio = _audio(ts, c)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>indextts-parity: {_e(verdict[:80])}</title><style>{STYLE}</style></head><body>
+<title>indextts-parity: {_e(verdict[:80])}</title><style>{STYLE}{pipeline_diagram.CSS}</style></head><body>
 <h1>indextts-parity report</h1>
 <div class="verdict {'pass' if c.passed else 'fail'}">{_e(verdict)}</div>
+{pipeline_diagram.render(c)}
 {detail}{warnings}
 <p class="small">{len(c.results)} stages: {counts['pass']} pass, {counts['fail']} fail (their own error),
 {counts['propagated']} inherit error, {counts['error'] + counts['missing']} not comparable.

@@ -94,7 +94,8 @@ def case_for(ref: Trace, info: StageInfo, half: str, reference: np.ndarray, cand
     """Everything the hint families may read for one failing stage, from the declarations."""
     spec = stages.find_spec(info.path)
     stage_input = _sibling(ref, info, spec.input, half) if spec is not None and spec.input else None
+    input_layout = ref.info(f"{info.path.rsplit('/', 1)[0]}/{spec.input}").layout if stage_input else ""
     return Case(ref=reference, cand=candidate, layout=info.layout, label=label, kind=info.kind,
                 sample_rate=info.sample_rate, others=lambda: neighbours(ref, info, half, reference.shape),
-                stage_input=stage_input, mix=_mix_parts(ref, info, spec), step_size=_step_size(ref, info, spec),
-                twin=twin)
+                stage_input=stage_input, input_layout=input_layout, mix=_mix_parts(ref, info, spec),
+                step_size=_step_size(ref, info, spec), twin=twin)

@@ -102,20 +102,21 @@ def _stride_time(a: np.ndarray) -> np.ndarray:
     return a[..., ::step]
 
 
-def mels(ref: np.ndarray, cand: np.ndarray | None, note: str = "") -> bytes:
-    """Reference and candidate mels side by side, and their difference. Arrays are [80, T]."""
-    ref = _stride_time(ref)
+def mels(ref: np.ndarray, cand: np.ndarray | None, note: str = "", what: str = "mel") -> bytes:
+    """Reference and candidate mels side by side, and their difference. Arrays are [80, T]; `what` names them
+    in the titles (the output audio's log mel spectrogram is drawn the same way)."""
     panels = 3 if cand is not None and cand.shape == ref.shape else (2 if cand is not None else 1)
+    ref = _stride_time(ref)
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.2), squeeze=False)
     axes = axes[0]
     lo, hi = np.nanmin(ref), np.nanmax(ref)
     im = axes[0].imshow(ref, origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
-    axes[0].set_title(f"reference mel (mean {np.nanmean(ref):.2f})", fontsize=10)
+    axes[0].set_title(f"reference {what} (mean {np.nanmean(ref):.2f})", fontsize=10)
     fig.colorbar(im, ax=axes[0])
     if cand is not None:
         c = _stride_time(cand)
         im = axes[1].imshow(c, origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
-        axes[1].set_title(f"candidate mel (mean {np.nanmean(c):.2f}) {note}".strip(), fontsize=10)
+        axes[1].set_title(f"candidate {what} (mean {np.nanmean(c):.2f}) {note}".strip(), fontsize=10)
         fig.colorbar(im, ax=axes[1])
         if panels == 3:
             d = c - ref

@@ -168,6 +168,30 @@ def test_length_and_exact(real):
     assert h.kind == "exact" and "first at [7]" in h.message
 
 
+def _interpolated(x: np.ndarray, n: int) -> np.ndarray:
+    """Nearest-neighbour resampling along the last axis to n positions (as F.interpolate(mode="nearest"))."""
+    return x[..., np.floor(np.arange(n) * (x.shape[-1] / n)).astype(int)]
+
+
+@pytest.mark.parametrize(("n_ref", "n_cand", "says"), [
+    (27, 16, "keeps its input's length where the reference makes 27 = 1.688 x 16 (a factor not applied)"),
+    (27, 28, "one more than the reference's 27 = 1.688 x 16: 16 x a factor in [1.688, 1.75) truncated gives 27, "
+             "rounded up 28 (the candidate rounds where the reference truncates)"),
+    (28, 27, "one fewer than the reference's 28 = 1.75 x 16"),
+])
+def test_length_read_against_the_declared_input(real, n_ref, n_cand, says):
+    """A stage that makes its length from its input's (16 content frames -> n mel frames), made another length."""
+    content = real["conv"][:, :, :16]  # B C T, a real 16-frame input
+    ref, cand = _interpolated(content, n_ref), _interpolated(content, n_cand)
+    case = Case(ref, cand, "B C T", stage_input=("s2mel/x/proj", content.transpose(0, 2, 1)), input_layout="B T C")
+    h = _first(case)
+    assert h.kind == "length" and "its input s2mel/x/proj has 16 along T: " in h.message and says in h.message, h.message
+    assert h.message.startswith(f"candidate has {abs(n_cand - n_ref)} ")  # the plain length hint is kept, extended
+    # without a declared input the same lengths are only the plain hint (no claim about a factor)
+    plain = diagnosis.diagnose(Case(ref, cand, "B C T"))
+    assert plain[0].kind == "length" and "its input" not in plain[0].message
+
+
 def test_noise_is_no_known_pattern(real):
     hidden = real["hidden"]
     noise = np.random.default_rng(1).standard_normal(hidden.shape)

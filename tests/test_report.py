@@ -61,6 +61,10 @@ def test_passing_report(tmp_path, tiny_short_run):
         players = re.search(rf"<h3 class='small'>{stage}</h3><div class='plots'>(.*?)</div></div>", html)
         assert players and re.findall(r"<div>(\w+)<br><audio controls", players.group(1) + "</div>") == [
             "reference", "candidate"], stage
+    # the pipeline diagram: every part in pipeline order, each passing, none marked
+    assert _diagram(dom) == [(p, "pass", False) for p in PIPELINE]
+    # both sides' output audio as spectrograms with their difference (three panels: equal lengths)
+    assert "output audio (vocoder/wav): log mel spectrograms of both sides and their difference" in html
 
 
 def test_faulty_report_marks_the_first_divergence(tmp_path, tiny_short_fault_run):
@@ -72,3 +76,22 @@ def test_faulty_report_marks_the_first_divergence(tmp_path, tiny_short_fault_run
     row = re.search(r'<tr class="fail" id="first-divergence"><td class="n">\d+</td><td>([^<]+)</td>', html)
     assert row and row.group(1) == "cfm/seg_00/step_00/dit/final_layer/silu (cond)"
     assert "difference histogram: cfm/seg_00/step_00/dit/final_layer/silu (cond)" in html
+    # the diagram: the parts before the CFM pass, the CFM fails and carries the first divergence, the vocoder
+    # after it only inherits the error
+    diagram = _diagram(dom)
+    assert [p for p, _, _ in diagram] == PIPELINE
+    states = {p: (state, first) for p, state, first in diagram}
+    assert all(states[p] == ("pass", False) for p in PIPELINE[: PIPELINE.index("cfm")])
+    assert states["cfm"] == ("fail", True) and states["vocoder"] == ("propagated", False)
+    assert re.search(r'data-part="cfm".*?first divergence:<br>cfm/seg_00/step_00/dit/final_layer/silu \(cond\)',
+                     dom, re.S)
+
+
+PIPELINE = ["inputs", "frontend", "style", "semantic", "gpt", "s2mel", "cfm", "vocoder"]
+
+
+def _diagram(dom: str) -> list[tuple[str, str, bool]]:
+    """(part, state, marked as holding the first divergence) of every box of the rendered diagram, in order."""
+    boxes = re.findall(r'<div class="part (\w+)( first)?" data-part="(\w+)" data-state="(\w+)">', dom)
+    assert all(cls == state for cls, _, _, state in boxes)
+    return [(part, state, bool(first)) for _, first, part, state in boxes]

@@ -41,6 +41,7 @@ class Case:
     sample_rate: int = 0  # audio stages
     others: Callable[[], dict[str, np.ndarray]] | None = None  # nearby reference stages, read lazily
     stage_input: tuple[str, np.ndarray] | None = None  # the declared input stage of this one (name, value)
+    input_layout: str = ""  # its axis names
     mix: tuple[tuple[str, np.ndarray], tuple[str, np.ndarray], float | None] | None = None  # declared mix parts
     step_size: float | None = None  # an integration stage's dt
     twin: tuple[str, float, float] | None = None  # (the other CFG half, its error, its allowed error)

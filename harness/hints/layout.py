@@ -116,8 +116,7 @@ def length(ref: np.ndarray, cand: np.ndarray, layout: str) -> Hint | None:
     name = axes[ax] if len(axes) == ref.ndim else f"axis {ax}"
     short, long_ = (ref, cand) if ref.shape[ax] < cand.shape[ax] else (cand, ref)
     extra = long_.shape[ax] - short.shape[ax]
-    more = "more" if cand.shape[ax] > ref.shape[ax] else "fewer"
-    head = f"candidate has {extra} {more} position(s) along {name} ({cand.shape[ax]} vs {ref.shape[ax]})"
+    head = _length_head(ref, cand, ax, name)
     best_off, best_r = 0, float("inf")
     for off in sorted({*range(0, min(extra, 64) + 1), extra}):
         window = np.take(long_, range(off, off + short.shape[ax]), axis=ax)
@@ -137,6 +136,12 @@ def length(ref: np.ndarray, cand: np.ndarray, layout: str) -> Hint | None:
                 f"(relative L2 {best_r:.2g})", best_r, 1.0 if best_r < 1e-3 else 0.0)
 
 
+def _length_head(ref: np.ndarray, cand: np.ndarray, ax: int, name: str) -> str:
+    extra = abs(cand.shape[ax] - ref.shape[ax])
+    more = "more" if cand.shape[ax] > ref.shape[ax] else "fewer"
+    return f"candidate has {extra} {more} position(s) along {name} ({cand.shape[ax]} vs {ref.shape[ax]})"
+
+
 def _inner_block(short: np.ndarray, long_: np.ndarray, ax: int) -> tuple[int, float] | None:
     """(index, relative L2) where `long_` holds one contiguous block more than `short` (everything before the
     index and everything after the block agreeing), or None."""
@@ -153,3 +158,45 @@ def _inner_block(short: np.ndarray, long_: np.ndarray, ax: int) -> tuple[int, fl
         return None
     joined = np.concatenate([g[:prefix], g[prefix + extra:]])
     return prefix, rel(joined, s)
+
+
+def length_against_input(case: Case, found: Hint | None) -> Hint | None:
+    """Lengths that differ, read against the stage's declared input (`StageSpec.input`) along the same axis:
+    a stage that makes its length from its input's (a rate or a factor: codes to frames, frames to samples)
+    and gets it wrong either keeps the input's length (the factor not applied) or lands one position off
+    the same fractional product (rounded where the other truncates). Both are exact relations of lengths,
+    whatever the values; `found` (the plain length hint) is extended, not replaced."""
+    if case.stage_input is None or case.ref.ndim != case.cand.ndim:
+        return found
+    differ = [i for i in range(case.ref.ndim) if case.ref.shape[i] != case.cand.shape[i]]
+    names, in_names = case.layout.split(), case.input_layout.split()
+    if len(differ) != 1 or len(names) != case.ref.ndim or names[differ[0]] not in in_names:
+        return found
+    label, value = case.stage_input
+    ax = differ[0]
+    name = names[ax]
+    if len(in_names) != value.ndim:
+        return found
+    n_in, n_ref, n_cand = value.shape[in_names.index(name)], case.ref.shape[ax], case.cand.shape[ax]
+    relation = _length_relation(n_in, n_ref, n_cand)
+    if relation is None:
+        return found
+    # where the overlap agrees the plain hint's alignment is evidence too; where it does not (the values were
+    # made at another length, e.g. interpolated), only its head is
+    said = found.message if found is not None and found.explained >= 1.0 else _length_head(case.ref, case.cand, ax, name)
+    return Hint("length", f"{said}; its input {label} has {n_in} along {name}: {relation}", 0.0, 1.0)
+
+
+def _length_relation(n_in: int, n_ref: int, n_cand: int) -> str | None:
+    ratio = f"{n_ref} = {n_ref / n_in:.4g} x {n_in}"
+    if n_cand == n_in:
+        return f"the candidate keeps its input's length where the reference makes {ratio} (a factor not applied)"
+    if n_in == 0 or abs(n_cand - n_ref) != 1:
+        return None
+    low, high = n_ref / n_in, (n_ref + 1) / n_in
+    if n_cand == n_ref + 1:
+        return (f"one more than the reference's {ratio}: {n_in} x a factor in [{low:.4g}, {high:.4g}) truncated gives "
+                f"{n_ref}, rounded up {n_cand} (the candidate rounds where the reference truncates)")
+    low, high = (n_ref - 1) / n_in, n_ref / n_in
+    return (f"one fewer than the reference's {ratio}: {n_in} x a factor in ({low:.4g}, {high:.4g}] rounded up gives "
+            f"{n_ref}, truncated {n_cand} (the candidate truncates where the reference rounds)")

@@ -43,7 +43,7 @@ TARGET = "s2mel/seg_{seg}/length_regulator/target"
 _LR = (
     ("in", "B T C", "content features in", False, ""),
     ("proj", "B T C", "content_in_proj", True, ""),
-    ("interp", "B C T", "nearest interpolation to the mel length", True, ""),
+    ("interp", "B C T", "nearest interpolation to the mel length", True, "proj"),
     ("block_{layer}/conv", "B C T", "a block's Conv1d k3", True, ""),
     ("block_{layer}/norm", "B C T", "its GroupNorm(1 group): over channels and time, then a per-channel affine",
      True, "conv"),
@@ -74,6 +74,12 @@ FAULTS = (
     FaultSpec("s2mel.length_regulator.conv_before_interp",
               "the conv stack runs at the content rate, before the interpolation to mel frames",
               PROMPT + "/interp", "equals_stage"),
+    FaultSpec("s2mel.target_length.no_factor",
+              "a segment's frame count taken to be its code count, without infer_v2's x 1.72 (infer_v2.py:682)",
+              TARGET.format(seg="00") + "/interp", "length"),
+    FaultSpec("s2mel.target_length.rounded",
+              "code count x 1.72 rounded to the nearest frame where upstream's `.long()` truncates (infer_v2.py:682)",
+              TARGET.format(seg="00") + "/interp", "length"),
 )
 
 PART = Part(

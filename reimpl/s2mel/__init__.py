@@ -10,6 +10,7 @@ from harness.stages.s2mel import PROMPT, SEG, TARGET, S2MelConfig
 from reimpl.params import Params
 from reimpl.s2mel.content import gpt_layer, vq2emb
 from reimpl.s2mel.length_regulator import run_length_regulator
+from reimpl.s2mel.target_length import target_frames
 
 PROMPT_IN = "semantic/codec/emb"  # S_ref (infer_v2.py:359)
 PROMPT_MEL = "frontend/mel/out"
@@ -38,6 +39,6 @@ def run(params: Params, config: S2MelConfig, given: dict[str, torch.Tensor], tap
             content = tap(f"{at}/vq2emb", vq2emb(params, codes))
             content = tap(f"{at}/s_infer", content + latent)
             target = stages.seg_path(TARGET, seg)
-            out[target + "/out"] = run_length_regulator(params, config, content, config.target_frames(codes.shape[1]),
-                                                        target, tap)
+            frames = target_frames(codes.shape[1], config.code_to_frame)
+            out[target + "/out"] = run_length_regulator(params, config, content, frames, target, tap)
     return out

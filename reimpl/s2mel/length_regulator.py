@@ -46,5 +46,7 @@ def run_length_regulator(p: Params, cfg: S2MelConfig, content: torch.Tensor, yle
         x = _conv_blocks(p, cfg, x, at, tap)
     n_blocks = len(cfg.lr_sampling_ratios)
     x = tap(f"{at}/out_conv", conv1d(p, f"{P}.model.{3 * n_blocks}", x))
-    mask = (torch.arange(ylen) < ylen).to(x.dtype)[None, :, None]  # every frame is valid for B = 1
+    # sequence_mask(ylens): every frame of x is valid for B = 1 (x may hold another length where a teacher-forced
+    # run gave it the reference's interpolation)
+    mask = (torch.arange(x.shape[-1]) < ylen).to(x.dtype)[None, :, None]
     return tap(f"{at}/out", x.transpose(1, 2) * mask)
