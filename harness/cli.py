@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness.commands import cache, capture, compare, export_inputs, faults, replay, report, stages
+from harness.commands import cache, capture, compare, export_inputs, export_weights, faults, replay, report, stages
 from harness.errors import INTERNAL_ERROR, UserError, crash_log
 
 
@@ -66,7 +66,7 @@ def _crash_log(exc: BaseException, argv: list[str]):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (compare, report, capture, replay, stages, faults, export_inputs, cache):
+    for module in (compare, report, capture, replay, stages, faults, export_inputs, export_weights, cache):
         module.add_parser(sub)
     return parser
 

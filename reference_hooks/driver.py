@@ -92,6 +92,7 @@ def provenance(config: PipelineConfig, upstream: UpstreamSource, source: inputs.
         "config": config.name, "config_json": config.to_dict(), "config_digest": config.digest(),
         "checkpoint": checkpoint, "checkpoint_digest": checkpoint.get("digest"), "seed": source.seed,
         "speaker": str(source.speaker), "text": source.text, "inputs_digest": source.digest(),
+        "emo_wav": None if source.emo is None else str(source.emo),
         "dtype": str(dtype).replace("torch.", ""), "threads": torch.get_num_threads(), "detail": detail.to_json(),
         "command": " ".join(sys.argv), "pid": os.getpid(),
     }
@@ -118,6 +119,8 @@ def capture(config: PipelineConfig, weights: dict, source: inputs.Source, out: P
     detail = detail or Detail("full")
     if not given:
         inputs.check(source.speaker, config.frontend, config.style)
+        if source.emo is not None:
+            inputs.check_emotion(source.emo)
     models = models if models is not None else build_parts(config, weights, dtype)
     torch.manual_seed(source.seed)  # upstream draws its noise from the global generator, as a seeded user run
     writer = TraceWriter(out, prov)

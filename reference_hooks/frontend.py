@@ -130,7 +130,10 @@ def run(model, config: FrontendConfig, given: dict[str, torch.Tensor], recorder:
             _float64_caches(hooks, audio_mod, config)
         ref_mel = mel_fn(audio_mod, config, audio_22k if f64 else audio_22k.float())  # :360
         out[MEL + "/out"] = recorder(MEL + "/out", ref_mel)
-        emo, _ = load_and_cut(recording, native_sr, config.max_audio_seconds, sr=config.emo_load_sr)  # :391
+        # :521-525: emo_audio_prompt is the speaker's recording unless an emotion recording is given
+        emo_recording, emo_sr = ((given["inputs/emo_wav"].numpy(), int(given["inputs/emo_rate"].reshape(-1)[0]))
+                                 if "inputs/emo_wav" in given else (recording, native_sr))
+        emo, _ = load_and_cut(emo_recording, emo_sr, config.max_audio_seconds, sr=config.emo_load_sr)  # :391
         out["frontend/emo_wav_16k"] = recorder("frontend/emo_wav_16k", emo, sample_rate=config.emo_load_sr)
     return out
 

@@ -1,4 +1,4 @@
-"""The inputs part on the reference side: the text and the speaker recording as the file holds it.
+"""The inputs part on the reference side: the text and the speaker (and emotion) recording as the file holds it.
 
 The recording is decoded as `librosa.load` decodes it (infer_v2.py:313; librosa/core/audio.py:176 and
 :201-225: `soundfile.SoundFile(path).read(frames=-1, dtype=float32)`, the same libsndfile call made here
@@ -27,39 +27,53 @@ FIXTURE_WAV = Path(__file__).resolve().parent.parent / "fixtures" / "speaker.wav
 
 @dataclass(frozen=True)
 class Source:
-    """What the inputs are made from: the recording, the seed of the stand-ins, the text to speak."""
+    """What the inputs are made from: the recordings, the seed of the noise, the text to speak."""
 
     seed: int = 0
     speaker: Path = FIXTURE_WAV
     text: str = DEFAULT_TEXT
+    emo: Path | None = None  # the emotion recording (emo_audio_prompt); None: the speaker's, as upstream
 
     def digest(self) -> str:
         h = hashlib.sha256(self.speaker.read_bytes() if self.speaker.exists() else b"")
         h.update(f"{self.seed}/".encode())
         h.update(self.text.encode("utf-8"))
+        if self.emo is not None:  # a run without one keeps the digest it always had
+            h.update(b"/emo/" + (self.emo.read_bytes() if self.emo.exists() else b""))
         return h.hexdigest()[:16]
 
 
-def read_recording(path: Path) -> tuple[np.ndarray, int]:
+def read_recording(path: Path, what: str = "speaker") -> tuple[np.ndarray, int]:
     """[channels, samples] float32 at the file's own rate, as librosa's soundfile reader decodes it.
 
     A file libsndfile cannot read is refused: `librosa.load` would then warn and try audioread (ffmpeg or
-    GStreamer), which the harness does not use.
+    GStreamer), which the harness does not use. `what` names the recording in the message (speaker, emotion).
     """
     import soundfile
 
     if not Path(path).is_file():
-        raise UserError(f"speaker recording not found: {path}")
+        raise UserError(f"{what} recording not found: {path}")
     try:
         with soundfile.SoundFile(str(path)) as f:
             rate = f.samplerate
             y = f.read(frames=-1, dtype=np.float32, always_2d=True).T
     except (soundfile.SoundFileError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise UserError(f"speaker recording {path}: not readable as audio by libsndfile ({reason}); "
+        raise UserError(f"{what} recording {path}: not readable as audio by libsndfile ({reason}); "
                         "upstream's librosa.load would try audioread next, which the harness does not use: "
                         "convert it to WAV or FLAC") from None
     return np.ascontiguousarray(y), int(rate)
+
+
+def check_emotion(path: Path) -> None:
+    """Refuse, in one line, an emotion recording upstream's emotion path cannot load (it makes w2v-bert features
+    of it, no style vector: any length with samples will do)."""
+    y, _ = read_recording(path, "emotion")
+    if y.shape[1] == 0:
+        raise UserError(f"emotion recording {path}: no audio samples")
+    if not np.isfinite(y).all():
+        raise UserError(f"emotion recording {path}: {int((~np.isfinite(y)).sum())} non-finite sample(s); upstream's "
+                        "librosa.load refuses it (ParameterError: Audio buffer is not finite everywhere)")
 
 
 def check(path: Path, frontend, style) -> None:
@@ -92,4 +106,9 @@ def run(source: Source, config: InputsConfig, given: dict, recorder: Recorder) -
     out["inputs/speaker_wav"] = recorder("inputs/speaker_wav", torch.from_numpy(y), sample_rate=rate,
                                          note=f"decoded from {source.speaker.name}, {y.shape[0]} channel(s)")
     out["inputs/speaker_rate"] = recorder("inputs/speaker_rate", torch.tensor([rate], dtype=torch.int64))
+    if source.emo is not None:
+        y, rate = read_recording(source.emo, "emotion")
+        out["inputs/emo_wav"] = recorder("inputs/emo_wav", torch.from_numpy(y), sample_rate=rate,
+                                         note=f"decoded from {source.emo.name}, {y.shape[0]} channel(s)")
+        out["inputs/emo_rate"] = recorder("inputs/emo_rate", torch.tensor([rate], dtype=torch.int64))
     return out

@@ -162,6 +162,43 @@ def test_export_inputs_for_a_port(tmp_path, tiny_short_run):
     assert all(v.dtype == np.float32 if v.dtype.kind == "f" else v.dtype.kind in "iub" for v in st.values())
 
 
+def test_export_weights_for_a_port(tmp_path, tiny_short_run):
+    """The weights a port loads are the reference's to the last bit: read back from the exported files, they
+    have the digest the trace's provenance recorded when upstream ran them."""
+    import hashlib
+    import json
+
+    from harness import weights as W
+    from harness.commands.models import key
+
+    out = tmp_path / "w"
+    proc = harness("export-weights", str(tiny_short_run.reference), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "weights.json").read_text())
+    with Trace(tiny_short_run.reference) as ref:
+        recorded = ref.provenance["checkpoint"]
+    assert sorted(manifest["parts"]) == sorted(recorded["files"])
+    digests = {}
+    for part, entry in manifest["parts"].items():
+        path = out / entry["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        loaded = W.load(path)
+        assert entry["tensors"] == len(loaded) and sorted(entry["names"]) == sorted(loaded)
+        assert all(entry["names"][k]["shape"] == list(v.shape) for k, v in loaded.items())
+        if "tokenizer" in entry:  # the GPT's sentencepiece model, stored with its weights as bytes
+            loaded["bpe.model"] = np.frombuffer((out / entry["tokenizer"]["file"]).read_bytes(), dtype=np.uint8)
+        digests[part] = W.digest(loaded)
+    assert key(dict(sorted(digests.items()))) == recorded["digest"]
+    # upstream's names, as its checkpoints hold them (weight norm unfolded: weight_g and weight_v)
+    assert any(n.startswith("cfm.estimator.") for n in manifest["parts"]["cfm"]["names"])
+    assert any(n.endswith(".weight_g") for n in manifest["parts"]["vocoder"]["names"])
+    # an output that is a file, or an input that is not a trace: one line, exit 2
+    bad = harness("export-weights", str(tiny_short_run.reference), "-o", str(out / "weights.json"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    bad = harness("export-weights", str(out / "weights.json"), "-o", str(tmp_path / "w2"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
 def test_forced_dump_through_the_map_gives_local_error(tmp_path, tiny_short_fault_run):
     """A port's teacher-forced dump goes through the same map as its free-running one: the verdict is then
     the local error, at the fault's own stage."""

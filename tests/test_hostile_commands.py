@@ -92,6 +92,10 @@ CASES = [
     Case("export-over-the-trace", _export_into_link, 2, ("is the same file as the trace",)),
     Case("export-nothing-to-export", lambda f, r: ["export-inputs", write_trace(f / "m.h5", {"cfm/seg_00/mel_out": mel()}),
                                                    "-o", f / "x", "--part", "cfm"], 2, ("holds none of the stages",)),
+    # export-weights
+    Case("export-weights-into-a-file", lambda f, r: ["export-weights", r, "-o", r], 2, ("not a folder",)),
+    Case("export-weights-no-checkpoint-named", lambda f, r: ["export-weights", r, "-o", f / "w"], 2,
+         ("names no checkpoint",)),
     # capture: bounds and user checkpoints, all refused before any model runs
     Case("capture-steps-zero", lambda f, r: ["capture", "--steps", "0"], 2, ("MAX_STEPS",)),
     Case("capture-steps-huge", lambda f, r: ["capture", "--steps", "100000"], 2, ("MAX_STEPS",)),

@@ -12,7 +12,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from harness.commands.common import PORTER_PATH, add_model_flags, config_from, run_suffix, speaker_from
+from harness.commands.common import PORTER_PATH, add_model_flags, config_from, emo_from, run_suffix, speaker_from
 from harness.errors import UserError
 from harness.paths import reports_dir
 
@@ -57,11 +57,13 @@ def run(args: argparse.Namespace) -> int:
     out = args.output or default_output(args, cfg)
     checkpoint = args.checkpoints / "s2mel.pth" if args.checkpoints else None
     refuse_overlap({"--output": out}, {"--checkpoints": checkpoint})  # before the run, not after it
-    speaker = speaker_from(args)
+    speaker, emo = speaker_from(args), emo_from(args)
+    refuse_overlap({"--output": out}, {"--speaker": speaker, "--emo-wav": emo})
     models.check_speaker(cfg, speaker, args.reference_src)
+    models.check_emotion(emo)
     weights, ckpt = models.weights_for(cfg, args.seed, args.checkpoints, args.reference_src)
     path = models.capture(cfg, weights, ckpt, out, seed=args.seed, reference_src=args.reference_src,
                           detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict,
-                          precisions=tuple(args.precision_floors), speaker=speaker, text=args.text)
+                          precisions=tuple(args.precision_floors), speaker=speaker, text=args.text, emo=emo)
     print(f"reference trace: {path}")
     return 0

@@ -39,6 +39,11 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--speaker", type=Path, default=FIXTURE_SPEAKER, metavar="WAV",
                    help="the speaker recording (any rate and channel count libsndfile reads; default "
                         "fixtures/speaker.wav)")
+    g.add_argument("--emo-wav", type=Path, default=None, metavar="WAV",
+                   help="an emotion recording (upstream's emo_audio_prompt; default: the speaker recording, as upstream)")
+    g.add_argument("--emo-alpha", type=float, default=None, metavar="A",
+                   help="how much of the emotion recording's condition the GPT mixes in (upstream's emo_alpha, default "
+                        "1.0); only with --emo-wav: without one upstream always uses 1.0")
     g.add_argument("--steps", type=int, default=None, help="ODE steps (default: the config's, 25)")
     g.add_argument("--detail", default="default", type=detail_level, metavar="LEVEL",
                    help="internals to capture: boundary (boundary stages only), default (internals of the first and "
@@ -63,6 +68,16 @@ def speaker_from(args: argparse.Namespace) -> Path:
     return path.resolve()
 
 
+def emo_from(args: argparse.Namespace) -> Path | None:
+    """The --emo-wav file, checked to exist (its content is checked when it is loaded), or None."""
+    if args.emo_wav is None:
+        return None
+    path = Path(args.emo_wav).expanduser()
+    if not path.is_file():
+        raise UserError(f"--emo-wav {args.emo_wav}: no such file")
+    return path.resolve()
+
+
 def config_from(args: argparse.Namespace) -> PipelineConfig:
     if not args.text.strip():
         raise UserError("--text is empty: upstream makes no segment of it (infer_v2.py:546) and has nothing to speak")
@@ -76,6 +91,13 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
             raise UserError(f"--max-tokens must be between 1 and {cfg.gpt.max_mel_tokens} (the GPT's mel positions on "
                             f"the {cfg.name} config)")
         cfg = cfg.with_(gpt__max_tokens=args.max_tokens)
+    if args.emo_alpha is not None:
+        if args.emo_wav is None:
+            raise UserError("--emo-alpha mixes in an emotion recording: give --emo-wav too (without one upstream uses "
+                            "alpha 1.0, infer_v2.py:521-525)")
+        if not (args.emo_alpha == args.emo_alpha and abs(args.emo_alpha) <= 1e3):
+            raise UserError("--emo-alpha must be a number between -1000 and 1000")
+        cfg = cfg.with_(gpt__emo_alpha=float(args.emo_alpha))
     if not 0 <= args.seed <= MAX_SEED:
         raise UserError(f"--seed must be between 0 and {MAX_SEED} (MAX_SEED)")
     if args.checkpoints is not None:
@@ -107,4 +129,8 @@ def run_suffix(args: argparse.Namespace) -> str:
         name += f"-{Path(args.speaker).stem}"
     if args.text != DEFAULT_TEXT:
         name += "-text" + hashlib.sha256(args.text.encode("utf-8")).hexdigest()[:8]
+    if args.emo_wav is not None:
+        name += f"-emo_{Path(args.emo_wav).stem}"
+    if args.emo_alpha is not None:
+        name += f"-alpha{args.emo_alpha:g}"
     return name

@@ -26,6 +26,7 @@ from harness.commands.common import (
     PORTER_PATH,
     add_model_flags,
     config_from,
+    emo_from,
     file_safe,
     run_suffix,
     speaker_from,
@@ -85,7 +86,7 @@ def reproduce(args: argparse.Namespace) -> str:
                 words += [flag, str(value)]
         speaker = None if Path(args.speaker).resolve() == FIXTURE_SPEAKER else args.speaker
         for flag, value in (("--checkpoints", args.checkpoints), ("--reference-src", args.reference_src),
-                            ("--speaker", speaker)):
+                            ("--speaker", speaker), ("--emo-wav", args.emo_wav), ("--emo-alpha", args.emo_alpha)):
             if value is not None:
                 words += [flag, str(value)]
         if args.text != DEFAULT_TEXT:
@@ -149,12 +150,12 @@ def run(args: argparse.Namespace) -> int:
         for f in args.fault:
             stages.fault(f)
         cfg = config_from(args)
-        speaker = speaker_from(args)
+        speaker, emo = speaker_from(args), emo_from(args)
         outputs = _outputs(args, _name(args, cfg))
-        refuse_overlap(outputs, {"--tolerances": args.tolerances, "--speaker": speaker})
+        refuse_overlap(outputs, {"--tolerances": args.tolerances, "--speaker": speaker, "--emo-wav": emo})
         paths = models.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
                               faults=tuple(args.fault), detail=args.detail, speaker=speaker,
-                              text=args.text).roles()
+                              text=args.text, emo=emo).roles()
     with open_traces(**paths) as traces:
         comparison = compare_traces(traces, stage=args.stage, tolerances=tols, profile=args.candidate_dtype)
         rows = args.rows if args.rows is not None else (None if sys.stdout.isatty() else PIPED_ROWS)

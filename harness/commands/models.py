@@ -146,6 +146,29 @@ def _digest(weights: dict[str, dict]) -> str:
     return key({part: W.digest(w) for part, w in sorted(weights.items())})
 
 
+def reference_weights(reference: Path) -> dict[str, dict]:
+    """The weights a reference trace was captured with, from its provenance: its real checkpoint folder, its
+    seeded files while the cache holds them, else made again from its config and seed (and refused unless
+    they have the digest the trace recorded)."""
+    with Trace(reference) as ref:
+        ckpt = ref.provenance.get("checkpoint") or {}
+        config_json, seed = ref.provenance.get("config_json"), ref.provenance.get("seed")
+    if not isinstance(ckpt, dict):
+        raise UserError(f"{reference}: its provenance's checkpoint is not a record; capture it again")
+    if ckpt.get("kind") == "real":
+        return real_weights(Path(ckpt["path"]))[0]
+    if ckpt.get("files") and all(Path(p).is_file() for p in ckpt["files"].values()):
+        return {part: W.load(path) for part, path in ckpt["files"].items()}
+    if str(ckpt.get("kind", "")).startswith("seeded") and isinstance(config_json, dict) and isinstance(seed, int):
+        # the seeded weights were evicted from the cache: made again from the config and seed
+        weights, made = seeded_weights(PipelineConfig.from_dict(config_json), seed)
+        if made["digest"] != ckpt.get("digest"):
+            raise UserError(f"{reference}: its seeded weights cannot be made again (digest {made['digest']} vs "
+                            f"{ckpt.get('digest')}); capture it again with `harness capture`")
+        return weights
+    raise UserError(f"{reference} names no checkpoint; capture it again with `harness capture`")
+
+
 def weights_for(config: PipelineConfig, seed: int, checkpoints: Path | None, reference_src: Path | None = None
                 ) -> tuple[dict, dict]:
     if not checkpoints:
@@ -170,10 +193,19 @@ def check_speaker(config: PipelineConfig, speaker: Path, reference_src: Path | N
     check(speaker, config.frontend, config.style)
 
 
-def source_for(seed: int, speaker: Path | None, text: str = DEFAULT_TEXT):
+def source_for(seed: int, speaker: Path | None, text: str = DEFAULT_TEXT, emo: Path | None = None):
     from reference_hooks.inputs import FIXTURE_WAV, Source
 
-    return Source(seed=seed, speaker=Path(speaker) if speaker is not None else FIXTURE_WAV, text=text)
+    return Source(seed=seed, speaker=Path(speaker) if speaker is not None else FIXTURE_WAV, text=text,
+                  emo=Path(emo) if emo is not None else None)
+
+
+def check_emotion(emo: Path | None) -> None:
+    """An emotion recording upstream's emotion path cannot load is bad input, in one line, before anything runs."""
+    if emo is not None:
+        from reference_hooks.inputs import check_emotion as check
+
+        check(Path(emo))
 
 
 def _check_derived(trace: Path, strict: bool, log) -> None:
@@ -217,7 +249,7 @@ def check_text(config: PipelineConfig, weights: dict, text: str) -> None:
 def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, *, seed: int = 0,
             reference_src: Path | None = None, detail: str = "default", with_floors: bool = True,
             dtype: str = "float32", strict: bool = False, precisions: tuple[str, ...] = (), log=progress,
-            speaker: Path | None = None, text: str = DEFAULT_TEXT) -> Path:
+            speaker: Path | None = None, text: str = DEFAULT_TEXT, emo: Path | None = None) -> Path:
     """Capture upstream into `out`; with floors, run it again in float64 and ours in float64 teacher-forced,
     store every stage's floors in the trace, then publish it. `precisions` (float16, bfloat16): also run
     upstream under CPU autocast in each (as upstream runs its own fp16 mode) and store that run's error
@@ -228,7 +260,7 @@ def capture(config: PipelineConfig, weights: dict, checkpoint: dict, out: Path, 
 
     upstream = load_upstream(reference_src)
     check_text(config, weights, text)
-    source = source_for(seed, speaker, text)
+    source = source_for(seed, speaker, text, emo)
     policy = for_config(detail, config)
     torch_dtype = torch.float64 if dtype == "float64" else torch.float32
     prov = driver.provenance(config, upstream, source, torch_dtype, checkpoint, policy)
@@ -297,7 +329,8 @@ def _mark_incomplete(path: Path, reason: str) -> None:
 
 def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
            faults: tuple[str, ...] = (), detail: str = "default", log=progress, replays: bool = True,
-           speaker: Path | None = None, text: str = DEFAULT_TEXT, part: str | None = None) -> DefaultRun:
+           speaker: Path | None = None, text: str = DEFAULT_TEXT, part: str | None = None,
+           emo: Path | None = None) -> DefaultRun:
     """The embedded default (or another --speaker recording or --text): capture the reference (with floors) and
     replay it, reusing whatever is cached.
 
@@ -306,8 +339,9 @@ def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = Non
     import torch
 
     upstream = load_upstream(reference_src)
-    source = source_for(seed, speaker, text)
+    source = source_for(seed, speaker, text, emo)
     check_speaker(config, source.speaker, reference_src)
+    check_emotion(source.emo)
     weights, ckpt = weights_for(config, seed, checkpoints, reference_src)
     code = source_digest("reference_hooks", "reimpl", *TRACE_CODE)
     ident = key(config.to_dict(), seed, ckpt["digest"], upstream.as_dict(), detail, code, torch.get_num_threads(),
@@ -318,7 +352,7 @@ def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = Non
         if not reference.exists():
             log(f"capturing upstream ({config.name}, {config.cfm.steps} steps, detail {detail}) -> {reference}")
             capture(config, weights, ckpt, reference, seed=seed, reference_src=reference_src, detail=detail,
-                    log=log, speaker=source.speaker, text=source.text)
+                    log=log, speaker=source.speaker, text=source.text, emo=source.emo)
     cache.touch(folder)
     if replays:
         tag = key(sorted(faults)) + (f"-{part}" if part else "")

@@ -65,7 +65,8 @@ STAGES = (
     StageSpec(MEL + "/filtered", "B C T", detail=INTERNAL, doc="librosa's Slaney mel basis @ magnitude"),
     StageSpec(MEL + "/out", "B C T", doc="ln(clamp(x, 1e-5)): the speaker mel ref_mel (:360)"),
     StageSpec("frontend/emo_wav_16k", "B S", kind=AUDIO,
-              doc="librosa.load(path, sr=16000): soxr_hq from the file, cut to 15 s (the emotion path, :391)"),
+              doc="librosa.load(emo_audio_prompt, sr=16000): soxr_hq from the file (the speaker's when no emotion "
+                  "recording is given, :521-525), cut to 15 s (the emotion path, :391)"),
 )
 
 FAULTS = (
@@ -89,7 +90,7 @@ PART = Part(
     name="frontend",
     doc="the speaker recording loaded as upstream loads it, resampled to 22.05 and 16 kHz, its mel, the emotion load",
     stages=STAGES,
-    consumes=("inputs/speaker_wav", "inputs/speaker_rate"),
+    consumes=("inputs/speaker_wav", "inputs/speaker_rate", "inputs/emo_wav", "inputs/emo_rate"),
     produces=("frontend/wav_22k", "frontend/wav_16k", MEL + "/out", "frontend/emo_wav_16k"),
     config=FrontendConfig,
     faults=FAULTS,

@@ -61,7 +61,7 @@ class GptConfig(PartConfig):
     max_tokens: int = 20
     max_text_tokens_per_segment: int = 120
     max_segments: int = 4  # our budget: each segment runs the GPT, the length regulator and the CFM
-    emo_alpha: float = 1.0  # infer_v2.py:520: 1.0 whenever the emotion reference is the speaker
+    emo_alpha: float = 1.0  # infer_v2.py:521-525: forced to 1.0 whenever the emotion reference is the speaker
 
 
 SEG = "gpt/seg_{seg}"

@@ -21,6 +21,9 @@ def run(params, config: FrontendConfig, given: dict[str, torch.Tensor], tap) -> 
                                                                           config.resample_rolloff))
         out["frontend/wav_16k"] = tap("frontend/wav_16k", resample_16k(wav, sr, config))
         out[MEL + "/out"] = log_mel(config, out["frontend/wav_22k"], tap)
-        emo = load_and_cut(recording, native_sr, config.emo_load_sr, config.max_audio_seconds, config.soxr_quality)
+        # infer_v2.py:521-525: without an emotion recording the emotion path loads the speaker's
+        emo_recording, emo_sr = ((given["inputs/emo_wav"], int(given["inputs/emo_rate"].reshape(-1)[0]))
+                                 if "inputs/emo_wav" in given else (recording, native_sr))
+        emo = load_and_cut(emo_recording, emo_sr, config.emo_load_sr, config.max_audio_seconds, config.soxr_quality)
         out["frontend/emo_wav_16k"] = tap("frontend/emo_wav_16k", emo)
     return out

@@ -1,0 +1,83 @@
+"""Write the weights a reference trace was captured with, for a port to load: the very tensors upstream ran.
+
+The embedded default runs on seeded weights (generated on first use, cached), so a port cannot load "the
+checkpoint": it loads these. One safetensors file per part, under upstream's own parameter names (weight-norm
+layers as `weight_g` and `weight_v`, as upstream's checkpoints store them), the GPT's tokenizer as `bpe.model`,
+and `weights.json`: for each part its file, sha256, tensor and parameter counts, and its names with shapes and
+dtypes. The weights are those the trace records (its digest is checked), made again from its config and seed
+if the cache has dropped them.
+
+  harness export-weights ref.h5 -o ref-weights/
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from harness.commands.common import PORTER_PATH
+from harness.errors import UserError
+
+TOKENIZER = "bpe.model"  # stored with the GPT part's weights as uint8 bytes; written as the file it is
+MANIFEST = "weights.json"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export-weights", help="write the weights a reference trace ran, for a port to load",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PORTER_PATH)
+    p.add_argument("trace", type=Path, help="a reference trace from `harness capture`")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder to write into")
+    p.set_defaults(run=run)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def describe(weights: dict[str, np.ndarray]) -> dict:
+    """What a loader checks: every name with its shape and dtype, and the counts."""
+    names = {k: {"shape": list(np.shape(v)), "dtype": str(np.asarray(v).dtype)} for k, v in sorted(weights.items())}
+    return {"tensors": len(names), "parameters": int(sum(np.size(v) for v in weights.values())), "names": names}
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness import weights as W
+    from harness.commands import models
+    from harness.files import atomic, refuse_overlap, write_text
+    from harness.trace import Trace
+
+    with Trace(args.trace) as ref:
+        prov = ref.provenance
+    ckpt = prov.get("checkpoint") if isinstance(prov.get("checkpoint"), dict) else {}
+    if ckpt.get("kind") == "real":
+        raise UserError(f"{args.trace} ran real checkpoints ({ckpt.get('path')}): a port loads those files")
+    if args.output.exists() and not args.output.is_dir():
+        raise UserError(f"--output {args.output}: not a folder")
+    weights = models.reference_weights(args.trace)
+    files = {part: args.output / f"{part}.safetensors" for part in weights}
+    if any(TOKENIZER in w for w in weights.values()):
+        files[TOKENIZER] = args.output / TOKENIZER
+    refuse_overlap({f"--output's {name}": path for name, path in files.items()}, {"TRACE": args.trace})
+    args.output.mkdir(parents=True, exist_ok=True)
+    manifest = {"reference": str(args.trace), "config": prov.get("config"), "seed": prov.get("seed"),
+                "checkpoint_digest": ckpt.get("digest"), "parts": {}}
+    for part, tensors in weights.items():
+        arrays = {k: v for k, v in tensors.items() if k != TOKENIZER}
+        W.save(arrays, files[part])
+        manifest["parts"][part] = {"file": files[part].name, "sha256": _sha256(files[part]), **describe(arrays)}
+        if TOKENIZER in tensors:
+            with atomic(files[TOKENIZER]) as tmp:
+                tmp.write_bytes(np.asarray(tensors[TOKENIZER], dtype=np.uint8).tobytes())
+            manifest["parts"][part]["tokenizer"] = {"file": TOKENIZER, "sha256": _sha256(files[TOKENIZER])}
+    write_text(json.dumps(manifest, indent=1) + "\n", args.output / MANIFEST)
+    total = sum(p["parameters"] for p in manifest["parts"].values())
+    print(f"{len(weights)} parts, {total / 1e6:.2f} M parameters, the weights of {args.trace} -> {args.output}/ "
+          f"({', '.join(p['file'] for p in manifest['parts'].values())}, {MANIFEST})")
+    return 0
