@@ -5,6 +5,7 @@ depend on how fast this machine is:
   - capture overhead: hooked upstream (writing the trace, at the default and at full detail) / plain upstream
     (target <= 1.15 at the default detail; issue 16)
   - reimpl speed: our free-running pipeline with no trace / plain upstream (target <= 1.05)
+  (each ratio the median of 3 paired runs: a run over the plain run just before it)
   - peak memory of a capture at 5 and at 25 ODE steps, each in a fresh process (must not grow with steps)
   - time and peak memory of comparing a 25-step trace pair and writing the HTML report, in a fresh process
   - the speaker front end and style encoder alone (the parts inputs, frontend, style: real size in every
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,8 +94,12 @@ def timings(config: str, steps: int, repeats: int, tokens: int) -> dict:
         with Trace(ref_path) as ref:
             replay(ref, weights, tmp / "cand.h5")
         report = _child(["--child-report", str(ref_path), str(tmp / "cand.h5"), str(tmp / "report.html")])
-    best = lambda xs: min(xs)  # noqa: E731  the least-disturbed run of each
-    return {"plain_s": best(plain), "hooked_s": best(hooked), "full_s": best(full), "reimpl_s": best(ours),
+    # each ratio is the median over the repeats of the run against the plain run just before it (paired: a
+    # disturbance slows both of a pair alike), each time the median of the repeats
+    median = lambda xs: float(statistics.median(xs))  # noqa: E731
+    ratio = lambda xs: median([x / p for x, p in zip(xs, plain)])  # noqa: E731
+    return {"plain_s": median(plain), "hooked_s": median(hooked), "full_s": median(full), "reimpl_s": median(ours),
+            "hooked_x": ratio(hooked), "full_x": ratio(full), "reimpl_x": ratio(ours), "repeats": repeats,
             "trace_mb": size / 1e6, "trace_default_mb": size_default / 1e6, "threads": torch.get_num_threads(),
             "report": report, "load": load}
 
@@ -144,6 +150,8 @@ def child_report(ref: str, cand: str, out: str) -> None:
                       "html_mb": Path(out).stat().st_size / 1e6, "stages": len(comparison.results)}))
 
 
+#: paired rounds of a part alone (plain, hooked, ours); its figures are medians, its ratios the medians of the pairs
+PART_REPEATS = 3
 #: issue 16's targets, as ratios against plain upstream in the same process (memory in MB)
 TARGETS = {"hooked": 1.15, "reimpl": 1.05, "report_rss_mb": 512.0, "peak_growth": 1.1}
 #: above this one-minute load average a timing says "not judged": on 2 shared cores another job's work shows as ours
@@ -247,15 +255,20 @@ def child_part(config: str, name: str, tokens: int) -> None:
         return time.perf_counter() - start
 
     upstream(Recorder(None, for_config("boundary", cfg), hooking=False))  # warm-up: the first call pays for setup
-    out["plain_s"] = upstream(Recorder(None, for_config("boundary", cfg), hooking=False))
-    writer = MemoryWriter()
-    out["hooked_s"] = upstream(Recorder(writer, for_config("default", cfg)))
-    recorded = {p: torch.from_numpy(v) for p, v in writer.items if stages.is_given(p)}
-    tap = MemoryTap()
-    t = time.perf_counter()
-    ours.run_parts(ours.load_part_params({name: weights[name]}, torch.float32), cfg, {**given, **recorded}, tap,
-                   (part,))
-    out["reimpl_s"] = time.perf_counter() - t
+    params = ours.load_part_params({name: weights[name]}, torch.float32)
+    plain, hooked, mine_s = [], [], []
+    for _ in range(PART_REPEATS):  # paired rounds: plain, hooked, ours
+        plain.append(upstream(Recorder(None, for_config("boundary", cfg), hooking=False)))
+        writer = MemoryWriter()
+        hooked.append(upstream(Recorder(writer, for_config("default", cfg))))
+        recorded = {p: torch.from_numpy(v) for p, v in writer.items if stages.is_given(p)}
+        tap = MemoryTap()
+        t = time.perf_counter()
+        ours.run_parts(params, cfg, {**given, **recorded}, tap, (part,))
+        mine_s.append(time.perf_counter() - t)
+    out.update(plain_s=statistics.median(plain), hooked_s=statistics.median(hooked), reimpl_s=statistics.median(mine_s),
+               hooked_x=statistics.median([h / p for h, p in zip(hooked, plain)]),
+               reimpl_x=statistics.median([m / p for m, p in zip(mine_s, plain)]))
     mine = dict(tap.items)
     out["stages"] = len(writer.items)
     out["max_diff"] = max(float(np.abs(mine[p].astype(np.float64) - v.astype(np.float64)).max()) if v.size else 0.0
@@ -275,7 +288,7 @@ def part_lines(config: str, name: str, tokens: int) -> None:
     print(f"{label} ({config}, {g['params_m']:.1f} M parameters{what}): seeded weights {g['weights_s']:.1f} s, "
           f"upstream build {g['build_s']:.1f} s")
     print(f"{name:8s} plain upstream       {g['plain_s']:7.2f} s")
-    hooked, ours = g["hooked_s"] / g["plain_s"], g["reimpl_s"] / g["plain_s"]
+    hooked, ours = g["hooked_x"], g["reimpl_x"]
     print(f"{name:8s} hooked capture       {g['hooked_s']:7.2f} s   overhead {hooked:.2f}x "
           f"{judged(hooked, TARGETS['hooked'], load)}")
     print(f"{name:8s} reimpl, free-running {g['reimpl_s']:7.2f} s   ratio    {ours:.2f}x "
@@ -287,7 +300,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="full")
     ap.add_argument("--steps", type=int, default=25)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="paired runs of the whole pipeline (median of the ratios)")
     ap.add_argument("--tokens", type=int, default=8, help="cap on the GPT's generated codes per segment")
     ap.add_argument("--only", choices=("frontend", "semantic", "gpt"), default=None,
                     help="run only the front end's overhead, or one part's real-size figures")
@@ -319,10 +332,12 @@ def main() -> None:
     load = t["load"]
     print(f"config {args.config}, {args.steps} steps, GPT capped at {args.tokens} codes, {t['threads']} threads, "
           f"trace {t['trace_mb']:.0f} MB at full detail, {t['trace_default_mb']:.0f} MB at the default detail")
+    print(f"medians of {t['repeats']} runs each; each ratio the median of the {t['repeats']} paired ratios (a run over "
+          "the plain run just before it)")
     print(f"plain upstream           {t['plain_s']:7.2f} s")
-    hooked, ours = t["hooked_s"] / t["plain_s"], t["reimpl_s"] / t["plain_s"]
+    hooked, ours = t["hooked_x"], t["reimpl_x"]
     print(f"hooked capture, default  {t['hooked_s']:7.2f} s   overhead {hooked:.2f}x {judged(hooked, TARGETS['hooked'], load)}")
-    print(f"hooked capture, full     {t['full_s']:7.2f} s   overhead {t['full_s'] / t['plain_s']:.2f}x (full detail: no target)")
+    print(f"hooked capture, full     {t['full_s']:7.2f} s   overhead {t['full_x']:.2f}x (full detail: no target)")
     print(f"reimpl, free-running     {t['reimpl_s']:7.2f} s   ratio    {ours:.2f}x {judged(ours, TARGETS['reimpl'], load)}")
     r = t["report"]
     print(f"compare {r['stages']} stages  {r['compare_s']:7.2f} s   HTML report {r['report_s']:.2f} s, "

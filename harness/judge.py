@@ -3,7 +3,9 @@
 Float stages are judged by error against the noise floor (harness/tolerance.py). Everything else is
 judged without a cast that could hide a difference:
 - exact stages (declared `kind = exact`, or integers, bools and byte strings on both sides) compare value
-  for value: the count of differing values and the first one, with both values;
+  for value: the count of differing values and the first one, with both values; integers that round floats
+  (int16 audio) are exact when teacher-forced, and against their floor free-running where the reference's own
+  float64 run does not reproduce them;
 - complex stages compare as complex numbers (harness/metrics.py); complex against real is a divergence;
 - NaN and Inf in the reference (a mask of -inf, say) must be matched by the candidate at the same places;
   the metrics then cover the finite values, and the note says how many were set aside.
@@ -42,7 +44,11 @@ def incompatible(ref: np.ndarray, cand: np.ndarray) -> str:
     return ""
 
 
-def judge(ref: np.ndarray, cand: np.ndarray, rule: Rule, floor: Floor | None, exact: bool = False) -> Judged:
+def judge(ref: np.ndarray, cand: np.ndarray, rule: Rule, floor: Floor | None, exact: bool = False,
+          quantized: bool = False) -> Judged:
+    """`quantized`: integers that round float values (int16 audio, not codes), judged free-running: against the
+    floor as numbers where the reference's own float64 run does not reproduce them (a floor above zero: float
+    noise moves some values across a rounding boundary, one unit), exactly otherwise."""
     ref, cand = np.asarray(ref), np.asarray(cand)
     rk, ck = ref.dtype.kind, cand.dtype.kind
     clash = incompatible(ref, cand)
@@ -50,7 +56,8 @@ def judge(ref: np.ndarray, cand: np.ndarray, rule: Rule, floor: Floor | None, ex
         return Judged(False, None, None, clash)
     if rk in _TEXT:
         return _exact(ref, cand, with_metrics=False)
-    if exact or (rk in _WHOLE + "b" and ck in _WHOLE + "b"):
+    rounded = quantized and not exact and rk in "iu" and ck in "iu" and floor is not None and (floor.rel_l2 or 0) > 0
+    if not rounded and (exact or (rk in _WHOLE + "b" and ck in _WHOLE + "b")):
         return _exact(ref, cand, with_metrics=True)
     ref, cand, note, matched = _set_aside_nonfinite(ref, cand)
     m = M.compute(ref, cand)

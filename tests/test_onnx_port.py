@@ -46,3 +46,24 @@ def test_indextts_onnx_against_upstream_step_by_step(tmp_path):
         assert v["status"] == "pass", (k, v["propagated"]["rel_l2"], v["propagated_floor"]["rel_l2"])
     # the port provides the DiT's inputs and output, not its internals: those are listed, not errors
     assert any(s["status"] == "missing" for s in data["stages"])
+
+
+def test_the_ports_vocoder_and_int16_output(tmp_path, tiny_short_run):
+    """Its ONNX BigVGAN, its join and its save_wav's int16 on the shared 3-step reference (whose capture the
+    runner finds in the cache): its waves on upstream's float32 noise; its int16 conversion exact where it is fed
+    the reference's wave (teacher-forced), and off by one unit at a few samples free-running, fewer than upstream's
+    own float64 run flips (the floor), so no failure."""
+    runner = ROOT / "ports" / "run_indextts_onnx.py"
+    proc = subprocess.run([sys.executable, str(runner), "--part", "vocoder", "--steps", "3", "--seed", "1"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads((tmp_path / "reports" / "compare-indextts_onnx_vocoder-tiny.json").read_text())
+    by = {s["label"]: s for s in data["stages"]}
+    f = float
+    for seg in ("00", "01"):
+        wav = by[f"vocoder/seg_{seg}/wav"]
+        assert wav["status"] == "pass" and f(wav["audio"]["snr_db"]) > 100
+    out = by["vocoder/int16"]
+    assert out["status"] == "pass" and f(out["local"]["max_abs"]) == 0  # the conversion itself: exact
+    flips = f(out["propagated"]["max_abs"])
+    assert flips == 1 and 0 < f(out["propagated"]["rel_l2"]) <= f(out["propagated_floor"]["rel_l2"])
