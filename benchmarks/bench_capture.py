@@ -153,9 +153,28 @@ def child_report(ref: str, cand: str, out: str) -> None:
 #: paired rounds of a part alone (plain, hooked, ours); its figures are medians, its ratios the medians of the pairs
 PART_REPEATS = 3
 #: issue 16's targets, as ratios against plain upstream in the same process (memory in MB)
-TARGETS = {"hooked": 1.15, "reimpl": 1.05, "report_rss_mb": 512.0, "peak_growth": 1.1}
+TARGETS = {"hooked": 1.15, "reimpl": 1.05, "report_rss_mb": 512.0, "peak_growth": 1.1, "compare_warm": 2.5,
+           "compare_cold": 8.0, "disk_gb": 3.0, "make_compare_s": 15.0}
 #: above this one-minute load average a timing says "not judged": on 2 shared cores another job's work shows as ours
 QUIET = 1.5
+
+
+def compare_lines(config: str, steps: int, tokens: int, plain_s: float | None) -> None:
+    """The whole compare's figures (cold, warm, disk, memory) and `make compare` warm, printed with their targets."""
+    load = _settled_load()
+    c = compare_figures(config, steps, tokens)
+    ratio = (lambda x: f"{x / plain_s:.2f}x") if plain_s else (lambda x: "-")  # noqa: E731
+    warm_x, cold_x = (c["warm_s"] / plain_s, c["cold_s"] / plain_s) if plain_s else (None, None)
+    print(f"whole compare, warm   {c['warm_s']:7.2f} s   {ratio(c['warm_s'])} of plain upstream "
+          f"{judged(warm_x, TARGETS['compare_warm'], load) if warm_x else ''} (a fresh process: imports and the "
+          "weights' loading included)")
+    print(f"whole compare, cold   {c['cold_s']:7.2f} s   {ratio(c['cold_s'])} of plain upstream "
+          f"{judged(cold_x, TARGETS['compare_cold'], load) if cold_x else ''} (capture, float64 floors, both replays)")
+    print(f"disk written by the compare's runs {c['disk_mb']:.0f} MB {judged(c['disk_mb'] / 1e3, TARGETS['disk_gb'])} "
+          f"(GB; the seeded weights excluded); largest child's peak RSS {c['peak_mb']:.0f} MB")
+    load = _settled_load()
+    warm = make_compare_warm()
+    print(f"make compare (tiny, warm) {warm:7.2f} s {judged(warm, TARGETS['make_compare_s'], load)}")
 
 
 def judged(value: float, target: float, load: float | None = None) -> str:
@@ -296,14 +315,62 @@ def part_lines(config: str, name: str, tokens: int) -> None:
           f"peak RSS {g['peak_mb']:.0f} MB")
 
 
+def _harness_child(args: list[str], env: dict) -> float:
+    """One `harness` command in a fresh process (what a user runs, imports and weight loading included): seconds."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"harness {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-400:]}")
+    return time.perf_counter() - start
+
+
+def _du_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
+
+
+def compare_figures(config: str, steps: int, tokens: int) -> dict:
+    """The whole default compare as a user runs it (`harness compare --config C --max-tokens N`), in a fresh process,
+    in a cache of its own that holds only the seeded weights (hard links to the user cache's: their generation is
+    left out): cold (capture, float64 floors, both replays, compare), then warm (everything cached); the disk its
+    runs wrote (weights excluded) and the largest child's peak RSS."""
+    from harness.commands import models
+    from harness.configs import get_config
+
+    cfg = get_config(config).with_(steps=steps, gpt__max_tokens=tokens)
+    _, record = models.seeded_weights(cfg, 0, log=lambda *_: None)
+    with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
+        cache = Path(tmp) / "cache"
+        (cache / "weights").mkdir(parents=True)
+        for path in record["files"].values():
+            os.link(path, cache / "weights" / Path(path).name)
+        env = dict(os.environ, INDEXTTS_PARITY_CACHE=str(cache), INDEXTTS_PARITY_CACHE_BUDGET="1000G",
+                   TQDM_DISABLE="1")
+        args = ["compare", "--config", config, "--steps", str(steps), "--max-tokens", str(tokens),
+                "--json", str(Path(tmp) / "c.json"), "--html", str(Path(tmp) / "c.html")]
+        cold = _harness_child(args, env)
+        disk = _du_mb(cache / "runs")
+        warm = _harness_child(args, env)
+    return {"cold_s": cold, "warm_s": warm, "disk_mb": disk,
+            "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def make_compare_warm() -> float:
+    """`make compare`'s command on the embedded default, warm: run once to fill the user's cache, then timed."""
+    _harness_child(["compare", "--no-html"], dict(os.environ))
+    return _harness_child(["compare", "--no-html"], dict(os.environ))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="full")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--repeats", type=int, default=3, help="paired runs of the whole pipeline (median of the ratios)")
     ap.add_argument("--tokens", type=int, default=8, help="cap on the GPT's generated codes per segment")
-    ap.add_argument("--only", choices=("frontend", "semantic", "gpt"), default=None,
+    ap.add_argument("--only", choices=("frontend", "semantic", "gpt", "compare"), default=None,
                     help="run only the front end's overhead, or one part's real-size figures")
+    ap.add_argument("--plain", type=float, default=None,
+                    help="with --only compare: the plain upstream run's seconds to take ratios against")
     ap.add_argument("--child-peak", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child-part", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-report", nargs=3, help=argparse.SUPPRESS)
@@ -318,6 +385,9 @@ def main() -> None:
         child_report(*args.child_report)
         return
     (ROOT / "reports").mkdir(exist_ok=True)
+    if args.only == "compare":
+        compare_lines(args.config, args.steps, args.tokens, args.plain)
+        return
     f = frontend_timings(max(args.repeats, 3))
     print(f"front end + style, fixture 4.5 s, {f['stages']} stages, {f['threads']} threads: plain upstream "
           f"{f['plain_s']:.2f} s, hooked capture {f['hooked_s']:.2f} s, overhead {f['hooked_s'] / f['plain_s']:.2f}x")
@@ -343,6 +413,7 @@ def main() -> None:
     print(f"compare {r['stages']} stages  {r['compare_s']:7.2f} s   HTML report {r['report_s']:.2f} s, "
           f"{r['html_mb']:.2f} MB, peak RSS {r['peak_mb']:.0f} MB {judged(r['peak_mb'], TARGETS['report_rss_mb'])} "
           f"(one process: compare + report)")
+    compare_lines(args.config, args.steps, args.tokens, t["plain_s"])
     p5, p25 = peak(args.config, 5, args.tokens), peak(args.config, 25, args.tokens)
     print(f"capture peak RSS   5 steps {p5['peak_mb']:7.0f} MB (before capture {p5['before_capture_mb']:.0f} MB)")
     print(f"capture peak RSS  25 steps {p25['peak_mb']:7.0f} MB (before capture {p25['before_capture_mb']:.0f} MB)")

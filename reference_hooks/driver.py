@@ -62,6 +62,23 @@ def build_parts(config: PipelineConfig, weights: dict[str, dict[str, np.ndarray]
             for p in parts if p.name in BUILDERS}
 
 
+class OneAtATime:
+    """Upstream's module of each part, built when the part runs and dropped once it has run: at real size the
+    parts are never all in memory at once (6.9 GB at float32, twice that in float64 for the noise floors).
+    Building draws throw-away initial values from torch's global generator before the seeded weights replace
+    them; it runs with that generator's state saved and restored, so the run's own draws (the CFM's noise, the
+    GPT's sampling) are those of upstream building everything first, as `IndexTTS2.__init__` does."""
+
+    def __init__(self, config: PipelineConfig, weights: dict[str, dict[str, np.ndarray]], dtype: torch.dtype):
+        self.config, self.weights, self.dtype = config, weights, dtype
+
+    def get(self, name: str, default=None):
+        if name not in BUILDERS:
+            return default
+        with torch.random.fork_rng(devices=[]):
+            return BUILDERS[name](self.config.part(name), self.weights[name], self.dtype)
+
+
 #: the parts a precision profile's capture runs under CPU autocast: the networks after the GPT's sampled
 #: codes. Upstream's own fp16 mode autocasts the GPT (infer_v2.py:597, :658), but its codes under reduced
 #: precision are other codes (other lengths): nothing after them would be comparable, so the GPT, like the
@@ -70,7 +87,7 @@ def build_parts(config: PipelineConfig, weights: dict[str, dict[str, np.ndarray]
 AUTOCAST_PARTS = ("s2mel", "cfm", "vocoder")
 
 
-def run_parts(models: dict[str, object], config: PipelineConfig, given: dict, recorder: Recorder,
+def run_parts(models, config: PipelineConfig, given: dict, recorder: Recorder,
               parts=stages.PARTS, source: inputs.Source | None = None, autocast: torch.dtype | None = None) -> dict:
     """Every part in order through the shared chain; `autocast`: the reduced dtype of a precision profile's run."""
     followed = [stages.StageSpec(t, "").regex for t in FOLLOWED]
@@ -121,7 +138,7 @@ def capture(config: PipelineConfig, weights: dict, source: inputs.Source, out: P
         inputs.check(source.speaker, config.frontend, config.style)
         if source.emo is not None:
             inputs.check_emotion(source.emo)
-    models = models if models is not None else build_parts(config, weights, dtype)
+    models = models if models is not None else OneAtATime(config, weights, dtype)
     torch.manual_seed(source.seed)  # upstream draws its noise from the global generator, as a seeded user run
     writer = TraceWriter(out, prov)
     try:

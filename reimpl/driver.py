@@ -40,6 +40,20 @@ def load_part_params(weights: dict[str, dict[str, np.ndarray]], dtype: torch.dty
     return {part: LOADERS.get(part, load_params)(w, dtype=dtype) for part, w in weights.items()}
 
 
+class OnePartAtATime:
+    """Our parameters of each part, loaded when the part runs and dropped once it has run. At float32 they are
+    views of the checkpoint's arrays; in float64 (the noise floors' oracle) copies, which at real size would
+    not all fit in memory at once."""
+
+    def __init__(self, weights: dict[str, dict[str, np.ndarray]], dtype: torch.dtype):
+        self.weights, self.dtype = weights, dtype
+
+    def get(self, part: str, default=None):
+        if part not in self.weights:
+            return default
+        return LOADERS.get(part, load_params)(self.weights[part], dtype=self.dtype)
+
+
 def run_parts(params: dict[str, dict], config: PipelineConfig, given: dict[str, torch.Tensor], tap,
               parts=stages.PARTS) -> dict[str, torch.Tensor]:
     """Chain our parts (harness/pipeline.py) from `given`: recorded inputs, draws, or a part's boundary."""
@@ -79,7 +93,7 @@ def replay(ref: Trace, weights: dict[str, dict[str, np.ndarray]], out: Path, *, 
         "threads": torch.get_num_threads(), "faults": list(faults), "command": " ".join(sys.argv), "pid": os.getpid(),
     }
     detail = Detail.from_json(ref.provenance.get("detail"))
-    params = load_part_params({p.name: weights[p.name] for p in parts if p.name in weights}, dtype)
+    params = OnePartAtATime({p.name: weights[p.name] for p in parts if p.name in weights}, dtype)
     with TraceWriter(out, prov) as writer, enabled(faults), torch.inference_mode():
         run_parts(params, config, given, Tap(writer, ref if teacher_forced else None, detail), parts)
     return out
