@@ -336,14 +336,19 @@ def compare_figures(config: str, steps: int, tokens: int) -> dict:
     runs wrote (weights excluded) and the largest child's peak RSS."""
     from harness.commands import models
     from harness.configs import get_config
+    from reference_hooks import driver
 
     cfg = get_config(config).with_(steps=steps, gpt__max_tokens=tokens)
-    _, record = models.seeded_weights(cfg, 0, log=lambda *_: None)
+    paths = models.seeded_paths(cfg, 0, driver.SEEDED)
+    if not all(p.is_file() for p in paths.values()):  # made once in a child, so this process never holds them
+        _harness_child(["capture", "--config", config, "--steps", "1", "--max-tokens", "1", "--no-floors", "-o",
+                        str(ROOT / "reports" / "weights-only.h5")], dict(os.environ))
+        (ROOT / "reports" / "weights-only.h5").unlink()
     with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
         cache = Path(tmp) / "cache"
         (cache / "weights").mkdir(parents=True)
-        for path in record["files"].values():
-            os.link(path, cache / "weights" / Path(path).name)
+        for path in paths.values():
+            os.link(path, cache / "weights" / path.name)
         env = dict(os.environ, INDEXTTS_PARITY_CACHE=str(cache), INDEXTTS_PARITY_CACHE_BUDGET="1000G",
                    TQDM_DISABLE="1")
         args = ["compare", "--config", config, "--steps", str(steps), "--max-tokens", str(tokens),

@@ -80,18 +80,24 @@ def load_upstream(reference_src: Path | None = None):
     return load(reference_src)
 
 
+def seeded_paths(config: PipelineConfig, seed: int, parts) -> dict[str, Path]:
+    """Where each part's seeded checkpoint lives in the cache (made or not), by everything that decides its values."""
+    from reference_hooks.weights import GENERATOR_VERSION
+
+    return {part: cache.folder("weights") /
+            f"{config.name}-{part}-{config.arch_digest(part)}-seed{seed}-g{GENERATOR_VERSION}.safetensors"
+            for part in parts}
+
+
 def seeded_weights(config: PipelineConfig, seed: int, reference_src: Path | None = None, log=progress,
                    parts: tuple[str, ...] | list[str] | None = None) -> tuple[dict, dict]:
     """Every part's (or these parts') seeded checkpoint (generated from upstream's parameter names on first use)
     and its record."""
     from reference_hooks import driver
-    from reference_hooks.weights import GENERATOR_VERSION
 
     load_upstream(reference_src)  # parameter names and shapes come from the upstream being compared
     out, files, digests = {}, {}, {}
-    for part in parts or driver.SEEDED:
-        path = (cache.folder("weights") /
-                f"{config.name}-{part}-{config.arch_digest(part)}-seed{seed}-g{GENERATOR_VERSION}.safetensors")
+    for part, path in seeded_paths(config, seed, parts or driver.SEEDED).items():
         with cache.making(path):
             if not path.exists():
                 log(f"generating seeded weights ({config.name}, {part}) -> {path}")
