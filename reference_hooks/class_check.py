@@ -48,10 +48,14 @@ from reference_hooks.upstream import import_module
 
 TEXT = "Hello world. This is a small test."
 RESULT = "class_check"
-#: run name -> (text, max_text_tokens_per_segment): with the GPT part's tokenizer TEXT's sentences are 7 and 11
-#: BPE tokens; at 120 (the class's default) they make one segment, at 16 two (utils/front.py:513-601: 7 + 11 > 16
-#: and > 16 / 2). The class's NeMo normaliser leaves TEXT as it is (checked on every run, gpt.attach)
-RUNS = {"one_segment": (TEXT, 120), "two_segments": (TEXT, 16)}
+#: run name -> (text, max_text_tokens_per_segment, emo_audio_prompt or None, emo_alpha): with the GPT part's
+#: tokenizer TEXT's sentences are 7 and 11 BPE tokens; at 120 (the class's default) they make one segment, at 16 two
+#: (utils/front.py:513-601: 7 + 11 > 16 and > 16 / 2). The class's NeMo normaliser leaves TEXT as it is (checked on
+#: every run, gpt.attach). The emotion run gives the class another recording for its emotion path (infer_v2.py:391,
+#: :521-525) and an alpha for merge_emovec (:598-604)
+EMOTION_WAV = FIXTURE_WAV.with_name("speaker_odd.wav")
+RUNS = {"one_segment": (TEXT, 120, None, 1.0), "two_segments": (TEXT, 16, None, 1.0),
+        "emotion_recording": (TEXT, 120, EMOTION_WAV, 0.6)}
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,8 @@ def ours_in_class(tts, config, seed: int) -> dict[str, dict]:
     return out
 
 
-def record_class(tts, config, speaker: Path, text: str, max_mel_tokens: int, seed: int, max_text_tokens: int):
+def record_class(tts, config, speaker: Path, text: str, max_mel_tokens: int, seed: int, max_text_tokens: int,
+                 emo: Path | None = None, emo_alpha: float = 1.0):
     """One `infer` of the class with every ATTACHED installer and GIVEN tap: (stages, given, checks, output)."""
     recorder = Recorder(MemoryWriter(), for_config("default", config))
     given: dict[str, torch.Tensor] = {}
@@ -179,7 +184,7 @@ def record_class(tts, config, speaker: Path, text: str, max_mel_tokens: int, see
             a.attach(hooks, tts, recorder, config)
         for g in GIVEN:
             g.tap(hooks, tts, keep)
-        _, wav = upstream_class.infer(tts, speaker, text, max_mel_tokens, seed, max_text_tokens)
+        _, wav = upstream_class.infer(tts, speaker, text, max_mel_tokens, seed, max_text_tokens, emo, emo_alpha)
     # infer_v2.py:746-748: int16 [1, S] made [S, 1] by .numpy().T; the stage holds it as [1, S]
     recorder("vocoder/int16", torch.from_numpy(np.ascontiguousarray(wav.T)))
     items = recorder.writer.items
@@ -187,13 +192,15 @@ def record_class(tts, config, speaker: Path, text: str, max_mel_tokens: int, see
     return items, given, recorder.checks, wav
 
 
-def run_config(config, max_text_tokens: int, max_mel_tokens: int):
-    """Our config for one `infer` of the class: its segment size and its cap on generated codes (infer_v2.py:
-    563-570, max_mel_tokens is inference_speech's max_generate_length); neither changes a weight."""
-    return config.with_(gpt__max_text_tokens_per_segment=max_text_tokens, gpt__max_tokens=max_mel_tokens)
+def run_config(config, max_text_tokens: int, max_mel_tokens: int, emo_alpha: float = 1.0):
+    """Our config for one `infer` of the class: its segment size, its cap on generated codes (infer_v2.py:
+    563-570, max_mel_tokens is inference_speech's max_generate_length) and its emotion alpha; none changes a
+    weight."""
+    return config.with_(gpt__max_text_tokens_per_segment=max_text_tokens, gpt__max_tokens=max_mel_tokens,
+                        gpt__emo_alpha=emo_alpha)
 
 
-def record_glue(config, seed: int, given: dict[str, torch.Tensor], speaker: Path, text: str):
+def record_glue(config, seed: int, given: dict[str, torch.Tensor], speaker: Path, text: str, emo: Path | None = None):
     """Our capture's glue (`driver.run_parts`): `inputs` reads the recording and the text, then the ATTACHED
     parts run from them, the class's GIVEN stages in place of the stand-ins, and the class's draws."""
     recorder = Recorder(MemoryWriter(), for_config("default", config))
@@ -201,28 +208,29 @@ def record_glue(config, seed: int, given: dict[str, torch.Tensor], speaker: Path
     parts = tuple(stages.part(a.part) for a in ATTACHED)
     models = driver.build_parts(config, weights, torch.float32, parts)
     produced = driver.run_parts(models, config, {}, recorder, parts=(stages.part("inputs"),),
-                                source=Source(speaker=speaker, text=text))
+                                source=Source(speaker=speaker, text=text, emo=emo))
     driver.run_parts(models, config, {**produced, **given}, recorder, parts=parts)
     return [(p, a) for p, a in recorder.writer.items if compared(p)], recorder.checks
 
 
-def run_both(tts, config, seed: int, text: str, max_text_tokens: int, max_mel_tokens: int, infer_seed: int):
-    """The class hooked, then our glue from what it recorded: (arrays, meta, seconds) of one text. Both sides
+def run_both(tts, config, seed: int, run: tuple, max_mel_tokens: int, infer_seed: int):
+    """The class hooked, then our glue from what it recorded: (arrays, meta, seconds) of one run (RUNS). Both sides
     record with this run's config (its last token decides which tokens' internals are recorded)."""
-    config = run_config(config, max_text_tokens, max_mel_tokens)
+    text, max_text_tokens, emo, emo_alpha = run
+    config = run_config(config, max_text_tokens, max_mel_tokens, emo_alpha)
     t = time.perf_counter()
     class_items, given, class_checks, wav = record_class(tts, config, FIXTURE_WAV, text, max_mel_tokens, infer_seed,
-                                                         max_text_tokens)
+                                                         max_text_tokens, emo, emo_alpha)
     seconds = {"infer_hooked": time.perf_counter() - t}
     t = time.perf_counter()
-    glue_items, glue_checks = record_glue(config, seed, given, FIXTURE_WAV, text)
+    glue_items, glue_checks = record_glue(config, seed, given, FIXTURE_WAV, text, emo)
     seconds["glue"] = time.perf_counter() - t
     arrays = {f"class_{i:04d}": a for i, (_, a) in enumerate(class_items)}
     arrays |= {f"glue_{i:04d}": a for i, (_, a) in enumerate(glue_items)}
     arrays["output_hooked"] = wav
     meta = {"class_paths": [p for p, _ in class_items], "glue_paths": [p for p, _ in glue_items],
             "given": sorted(given), "checks": {"class": class_checks, "glue": glue_checks}, "text": text,
-            "max_text_tokens_per_segment": max_text_tokens}
+            "max_text_tokens_per_segment": max_text_tokens, "emo_wav": str(emo) if emo else None, "emo_alpha": emo_alpha}
     return arrays, meta, seconds
 
 
@@ -248,12 +256,12 @@ def main(argv: list[str] | None = None) -> None:
     loaded = [c.to_dict() for c in upstream_class.check_loaded(tts, layout)]
     ours = ours_in_class(tts, config, args.seed)
     arrays, runs = {}, {}
-    for name, (text, max_text_tokens) in RUNS.items():
-        run_arrays, runs[name], run_seconds = run_both(tts, config, args.seed, text, max_text_tokens,
-                                                       args.max_mel_tokens, args.infer_seed)
+    for name, run in RUNS.items():
+        run_arrays, runs[name], run_seconds = run_both(tts, config, args.seed, run, args.max_mel_tokens,
+                                                       args.infer_seed)
         arrays |= {f"{name}.{k}": v for k, v in run_arrays.items()}
         seconds |= {f"{name}.{k}": v for k, v in run_seconds.items()}
-    t, (text, max_text_tokens) = time.perf_counter(), RUNS["one_segment"]
+    t, (text, max_text_tokens, _, _) = time.perf_counter(), RUNS["one_segment"]
     _, arrays["output_plain"] = upstream_class.infer(tts, FIXTURE_WAV, text, args.max_mel_tokens, args.infer_seed,
                                                      max_text_tokens)
     seconds["one_segment.infer_plain"] = time.perf_counter() - t

@@ -7,7 +7,9 @@ official checkpoint layout written from our seeded weights (reference_hooks/offi
 official_hub.py, cached in the user cache: the GPT's UnifiedVoice and tokenizer, CAMPPlus, the length regulator,
 gpt_layer, the codec's quantizer, the CFM and BigVGAN are the very weights our capture uses, read back from the
 class's own modules after it loaded them) and on the bundled speaker recording with a short text and a small
-`max_mel_tokens`, once as one text segment and once cut into two (so the 200 ms join runs):
+`max_mel_tokens`, once as one text segment, once cut into two (so the 200 ms join runs), and once as one segment
+with an emotion recording (`emo_audio_prompt`, fixtures/speaker_odd.wav) at `emo_alpha` 0.6 (so the emotion path
+loads another file and merge_emovec mixes at that alpha):
 1. our parts' own hook installers are attached to the class's own objects (its modules, its methods, and the
    functions infer_v2's module calls by name, patched in that namespace and restored afterwards), and one
    `infer(..., output_path=None)` records every stage of those parts into memory (and what the class computes at
@@ -84,7 +86,7 @@ pytestmark = [pytest.mark.skipif(bool(MISSING), reason="the unmodified IndexTTS2
               pytest.mark.xdist_group("test_glue_equals_class")]
 
 
-RUNS = ("one_segment", "two_segments")  # reference_hooks/class_check.py RUNS
+RUNS = ("one_segment", "two_segments", "emotion_recording")  # reference_hooks/class_check.py RUNS
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +131,7 @@ def test_both_sides_record_the_same_stages_in_the_same_order_within_each_part(re
     assert any(p.endswith("/final_layer/modulated") for p in run["glue_paths"])
     for part in ("gpt", "s2mel", "cfm", "vocoder"):  # every per-segment part ran each segment, on both sides
         segments = {p.split("/")[1] for p in ours[part] if p.startswith(f"{part}/seg_")}
-        assert segments == ({"seg_00"} if name == "one_segment" else {"seg_00", "seg_01"}), (part, segments)
+        assert segments == ({"seg_00", "seg_01"} if name == "two_segments" else {"seg_00"}), (part, segments)
     for seg in sorted(segments):  # the GPT's sampled path and what s2mel made of it
         assert {f"gpt/{seg}/token_0000/noise", f"gpt/{seg}/codes", f"gpt/{seg}/latent/out", f"s2mel/{seg}/gpt_layer",
                 f"s2mel/{seg}/vq2emb", f"s2mel/{seg}/s_infer"} <= set(ours["gpt"] + ours["s2mel"]), seg
@@ -147,6 +149,18 @@ def test_every_stage_is_bit_identical_to_the_class(result, name):
             where = np.unravel_index(int(diff.argmax()), diff.shape)
             pytest.fail(f"first stage that differs: {path}, max |ours - class| {diff.max():.3g} at "
                         f"{tuple(int(i) for i in where)}")
+
+
+def test_the_emotion_recording_reached_both_sides(result):
+    """The emotion run loaded the other recording on both sides (its 16 kHz audio is not the speaker's, and the
+    class's own load of it equals our glue's), and the class mixed its condition in at that alpha."""
+    meta, _ = result
+    assert meta["runs"]["emotion_recording"]["emo_alpha"] == 0.6
+    emo, plain = side(result, "emotion_recording", "glue"), side(result, "one_segment", "glue")
+    theirs = side(result, "emotion_recording", "class")
+    assert emo["frontend/emo_wav_16k"].shape != plain["frontend/emo_wav_16k"].shape
+    assert np.array_equal(theirs["frontend/emo_wav_16k"], emo["frontend/emo_wav_16k"])
+    assert not np.array_equal(emo["gpt/emovec"], plain["gpt/emovec"])
 
 
 @pytest.mark.parametrize("name", RUNS)
