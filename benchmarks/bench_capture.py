@@ -6,7 +6,10 @@ depend on how fast this machine is:
     (target <= 1.15 at the default detail; issue 16)
   - reimpl speed: our free-running pipeline with no trace / plain upstream (target <= 1.05)
   (each ratio the median of 3 paired runs: a run over the plain run just before it)
-  - peak memory of a capture at 5 and at 25 ODE steps, each in a fresh process (must not grow with steps)
+  - peak memory of a capture at 5 and at 25 ODE steps, and at 20 and 200 generated codes, each in a fresh process
+    (must not grow with steps or tokens)
+  - the whole compare as a user runs it (`harness compare`, a fresh process, a cache of its own holding the seeded
+    weights): cold and warm against plain upstream, the disk its runs write, and `make compare` warm
   - time and peak memory of comparing a 25-step trace pair and writing the HTML report, in a fresh process
   - the speaker front end and style encoder alone (the parts inputs, frontend, style: real size in every
     config): hooked capture at full detail / plain upstream, same process
@@ -18,7 +21,8 @@ Each timing says "met" or "not met" beside the one-minute load average when it s
 load was above 1.5 (another job's work on two shared cores would read as ours).
 The pipeline runs with the GPT capped at --tokens generated codes per segment (random weights never draw
 the stop code; upstream's own cap is 1500).
-Usage: python benchmarks/bench_capture.py [--config full] [--steps 25] [--tokens 8] [--only frontend|semantic|gpt]
+Usage: python benchmarks/bench_capture.py [--config full] [--steps 25] [--tokens 8] [--repeats 3]
+       [--only frontend|semantic|gpt|compare|peaks] [--plain SECONDS (with --only compare)]
 """
 from __future__ import annotations
 
@@ -372,7 +376,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--repeats", type=int, default=3, help="paired runs of the whole pipeline (median of the ratios)")
     ap.add_argument("--tokens", type=int, default=8, help="cap on the GPT's generated codes per segment")
-    ap.add_argument("--only", choices=("frontend", "semantic", "gpt", "compare"), default=None,
+    ap.add_argument("--only", choices=("frontend", "semantic", "gpt", "compare", "peaks"), default=None,
                     help="run only the front end's overhead, or one part's real-size figures")
     ap.add_argument("--plain", type=float, default=None,
                     help="with --only compare: the plain upstream run's seconds to take ratios against")
@@ -392,6 +396,9 @@ def main() -> None:
     (ROOT / "reports").mkdir(exist_ok=True)
     if args.only == "compare":
         compare_lines(args.config, args.steps, args.tokens, args.plain)
+        return
+    if args.only == "peaks":
+        peak_lines(args.config, args.tokens)
         return
     f = frontend_timings(max(args.repeats, 3))
     print(f"front end + style, fixture 4.5 s, {f['stages']} stages, {f['threads']} threads: plain upstream "
@@ -419,11 +426,23 @@ def main() -> None:
           f"{r['html_mb']:.2f} MB, peak RSS {r['peak_mb']:.0f} MB {judged(r['peak_mb'], TARGETS['report_rss_mb'])} "
           f"(one process: compare + report)")
     compare_lines(args.config, args.steps, args.tokens, t["plain_s"])
-    p5, p25 = peak(args.config, 5, args.tokens), peak(args.config, 25, args.tokens)
+    peak_lines(args.config, args.tokens)
+
+
+def peak_lines(config: str, tokens: int) -> None:
+    """The hooked capture's peak memory (full detail, each in a fresh process) at 5 and 25 ODE steps, and at 20 and
+    200 generated codes per segment (5 steps): it must not grow with either."""
+    p5, p25 = peak(config, 5, tokens), peak(config, 25, tokens)
     print(f"capture peak RSS   5 steps {p5['peak_mb']:7.0f} MB (before capture {p5['before_capture_mb']:.0f} MB)")
     print(f"capture peak RSS  25 steps {p25['peak_mb']:7.0f} MB (before capture {p25['before_capture_mb']:.0f} MB)")
     growth = p25["peak_mb"] / p5["peak_mb"]
     print(f"peak growth 5 -> 25 steps: {p25['peak_mb'] - p5['peak_mb']:+.0f} MB ({growth:.2f}x) "
+          f"{judged(growth, TARGETS['peak_growth'])}")
+    t20, t200 = peak(config, 5, 20), peak(config, 5, 200)
+    print(f"capture peak RSS  20 codes {t20['peak_mb']:7.0f} MB (5 steps; before capture {t20['before_capture_mb']:.0f} MB)")
+    print(f"capture peak RSS 200 codes {t200['peak_mb']:7.0f} MB (5 steps; before capture {t200['before_capture_mb']:.0f} MB)")
+    growth = t200["peak_mb"] / t20["peak_mb"]
+    print(f"peak growth 20 -> 200 codes: {t200['peak_mb'] - t20['peak_mb']:+.0f} MB ({growth:.2f}x) "
           f"{judged(growth, TARGETS['peak_growth'])}")
 
 
