@@ -1,10 +1,10 @@
 """`harness`: find the first stage where an IndexTTS2 implementation parts from upstream.
 
 A porter's path: `harness capture -o ref.h5` (upstream, hooked, with its noise floors), `harness
-export-inputs ref.h5 -o inputs/` (what a port needs to replay it exactly), run the port and dump its
-tensors, then `harness compare ref.h5 port.safetensors --map port.map.toml` (docs/example.map.toml;
-`harness stages --schema` lists every stage). With no arguments, `harness compare` runs upstream against
-our own reimplementation on the embedded default.
+export-inputs ref.h5 -o inputs/` (what a port needs to replay it exactly) and `harness export-weights ref.h5
+-o weights/` (the weights it ran), run the port and dump its tensors, then `harness compare ref.h5
+port.safetensors --map port.map.toml` (docs/example.map.toml; `harness stages --schema` lists every stage).
+With no arguments, `harness compare` runs upstream against our own reimplementation on the embedded default.
 
 Exit codes: 0 every compared stage within tolerance; 1 a divergence found (or nothing compared);
 2 bad input or usage (one line, no traceback); 3 an internal error (one line and the path of a crash log).

@@ -16,6 +16,7 @@ FIXTURE_SPEAKER = Path(__file__).resolve().parents[2] / "fixtures" / "speaker.wa
 PORTER_PATH = """a porter's path (docs/example.map.toml is a complete, commented map):
   harness capture -o ref.h5                        upstream, hooked, with its noise floors
   harness export-inputs ref.h5 -o inputs/          what your port needs to replay it exactly
+  harness export-weights ref.h5 -o weights/        the weights it ran, under upstream's names, for your port
   (run your port on inputs/, dump its tensors as .safetensors, .npz or .npy under its own names)
   harness stages --schema                          every stage you can map a tensor onto
   harness compare ref.h5 port.safetensors --map port.map.toml
