@@ -190,6 +190,10 @@ def test_length_read_against_the_declared_input(real, n_ref, n_cand, says):
     # without a declared input the same lengths are only the plain hint (no claim about a factor)
     plain = diagnosis.diagnose(Case(ref, cand, "B C T"))
     assert plain[0].kind == "length" and "its input" not in plain[0].message
+    # an empty input along that axis: no claim about a factor, and no failure
+    empty = Case(ref, cand, "B C T", stage_input=("s2mel/x/proj", content[:, :, :0].transpose(0, 2, 1)),
+                 input_layout="B T C")
+    assert "its input" not in diagnosis.diagnose(empty)[0].message
 
 
 def test_noise_is_no_known_pattern(real):

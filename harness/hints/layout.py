@@ -188,10 +188,12 @@ def length_against_input(case: Case, found: Hint | None) -> Hint | None:
 
 
 def _length_relation(n_in: int, n_ref: int, n_cand: int) -> str | None:
+    if n_in == 0:
+        return None
     ratio = f"{n_ref} = {n_ref / n_in:.4g} x {n_in}"
     if n_cand == n_in:
         return f"the candidate keeps its input's length where the reference makes {ratio} (a factor not applied)"
-    if n_in == 0 or abs(n_cand - n_ref) != 1:
+    if abs(n_cand - n_ref) != 1:
         return None
     low, high = n_ref / n_in, (n_ref + 1) / n_in
     if n_cand == n_ref + 1:
