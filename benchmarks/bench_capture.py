@@ -98,14 +98,8 @@ def timings(config: str, steps: int, repeats: int, tokens: int) -> dict:
         with Trace(ref_path) as ref:
             replay(ref, weights, tmp / "cand.h5")
         report = _child(["--child-report", str(ref_path), str(tmp / "cand.h5"), str(tmp / "report.html")])
-    # each ratio is the median over the repeats of the run against the plain run just before it (paired: a
-    # disturbance slows both of a pair alike), each time the median of the repeats
-    median = lambda xs: float(statistics.median(xs))  # noqa: E731
-    ratio = lambda xs: median([x / p for x, p in zip(xs, plain)])  # noqa: E731
-    return {"plain_s": median(plain), "hooked_s": median(hooked), "full_s": median(full), "reimpl_s": median(ours),
-            "hooked_x": ratio(hooked), "full_x": ratio(full), "reimpl_x": ratio(ours), "repeats": repeats,
-            "trace_mb": size / 1e6, "trace_default_mb": size_default / 1e6, "threads": torch.get_num_threads(),
-            "report": report, "load": load}
+    return {**paired(plain, hooked=hooked, full=full, reimpl=ours), "repeats": repeats, "trace_mb": size / 1e6,
+            "trace_default_mb": size_default / 1e6, "threads": torch.get_num_threads(), "report": report, "load": load}
 
 
 def frontend_timings(repeats: int) -> dict:
@@ -152,6 +146,16 @@ def child_report(ref: str, cand: str, out: str) -> None:
     done = time.perf_counter()
     print(json.dumps({"compare_s": compared - start, "report_s": done - compared, "peak_mb": _hwm_mb(),
                       "html_mb": Path(out).stat().st_size / 1e6, "stages": len(comparison.results)}))
+
+
+def paired(plain: list[float], **runs: list[float]) -> dict[str, float]:
+    """`plain_s` and, for each run, `<run>_s` (the median of its seconds) and `<run>_x`: the median of its ratios
+    to the plain run just before it in the same round (paired: a disturbance slows both of a pair alike)."""
+    out = {"plain_s": float(statistics.median(plain))}
+    for name, seconds in runs.items():
+        out[f"{name}_s"] = float(statistics.median(seconds))
+        out[f"{name}_x"] = float(statistics.median([s / p for s, p in zip(seconds, plain)]))
+    return out
 
 
 #: paired rounds of a part alone (plain, hooked, ours); its figures are medians, its ratios the medians of the pairs
@@ -289,9 +293,7 @@ def child_part(config: str, name: str, tokens: int) -> None:
         t = time.perf_counter()
         ours.run_parts(params, cfg, {**given, **recorded}, tap, (part,))
         mine_s.append(time.perf_counter() - t)
-    out.update(plain_s=statistics.median(plain), hooked_s=statistics.median(hooked), reimpl_s=statistics.median(mine_s),
-               hooked_x=statistics.median([h / p for h, p in zip(hooked, plain)]),
-               reimpl_x=statistics.median([m / p for m, p in zip(mine_s, plain)]))
+    out.update(paired(plain, hooked=hooked, reimpl=mine_s))
     mine = dict(tap.items)
     out["stages"] = len(writer.items)
     out["max_diff"] = max(float(np.abs(mine[p].astype(np.float64) - v.astype(np.float64)).max()) if v.size else 0.0
@@ -344,11 +346,10 @@ def compare_figures(config: str, steps: int, tokens: int) -> dict:
 
     cfg = get_config(config).with_(steps=steps, gpt__max_tokens=tokens)
     paths = models.seeded_paths(cfg, 0, driver.SEEDED)
-    if not all(p.is_file() for p in paths.values()):  # made once in a child, so this process never holds them
-        _harness_child(["capture", "--config", config, "--steps", "1", "--max-tokens", "1", "--no-floors", "-o",
-                        str(ROOT / "reports" / "weights-only.h5")], dict(os.environ))
-        (ROOT / "reports" / "weights-only.h5").unlink()
     with tempfile.TemporaryDirectory(dir=ROOT / "reports") as tmp:
+        if not all(p.is_file() for p in paths.values()):  # made once in a child, so this process never holds them
+            _harness_child(["capture", "--config", config, "--steps", "1", "--max-tokens", "1", "--no-floors", "-o",
+                            str(Path(tmp) / "weights-only.h5")], dict(os.environ))
         cache = Path(tmp) / "cache"
         (cache / "weights").mkdir(parents=True)
         for path in paths.values():

@@ -216,7 +216,6 @@ def _judge_side(trace: Trace, info: StageInfo, half: str, ref, rule: Rule, floor
     A shape or axis that differs from the reference's is a divergence here, judged on the overlap. Free-running,
     integers of a float stage (int16 audio) may differ from the reference as much as its own float64 run does
     (harness/judge.py); teacher-forced, they are exact."""
-    quantized = free_running and info.kind != stages.EXACT
     cand, transform, problem = aligned(trace, info, half, ref.shape)
     if cand is None:
         raw = shapes.read_half(trace, info, half)
@@ -228,12 +227,12 @@ def _judge_side(trace: Trace, info: StageInfo, half: str, ref, rule: Rule, floor
         ref_part, cand_part, problem = shapes.overlap(raw, trace.info(info.path).layout, ref, info.layout)
         if ref_part is None:
             return Judged(False, None, None, problem), transform, problem
-        j = judge(ref_part, cand_part, rule, floor, info.kind == stages.EXACT, quantized)
+        j = judge(ref_part, cand_part, rule, floor, info.kind == stages.EXACT, free_running)
         within = "; the overlap is within tolerance" if j.ok else ""
         return Judged(False, j.metrics, j.allowed, problem + within), transform, problem + within
     if detector is not None:
         detector.see(ref, cand, trace.info(info.path).dtype)
-    j = judge(ref, cand, rule, floor, info.kind == stages.EXACT, quantized)
+    j = judge(ref, cand, rule, floor, info.kind == stages.EXACT, free_running)
     return j, transform, j.note
 
 

@@ -45,10 +45,11 @@ def incompatible(ref: np.ndarray, cand: np.ndarray) -> str:
 
 
 def judge(ref: np.ndarray, cand: np.ndarray, rule: Rule, floor: Floor | None, exact: bool = False,
-          quantized: bool = False) -> Judged:
-    """`quantized`: integers that round float values (int16 audio, not codes), judged free-running: against the
-    floor as numbers where the reference's own float64 run does not reproduce them (a floor above zero: float
-    noise moves some values across a rounding boundary, one unit), exactly otherwise."""
+          free_running: bool = False) -> Judged:
+    """`exact`: the stage is declared exact (codes, ids). Integers of a stage that is not (int16 audio: floats
+    rounded) are judged free-running against the floor as numbers where the reference's own float64 run does
+    not reproduce them (a floor above zero: float noise moves some values across a rounding boundary, one
+    unit); teacher-forced, or with a zero floor, exactly."""
     ref, cand = np.asarray(ref), np.asarray(cand)
     rk, ck = ref.dtype.kind, cand.dtype.kind
     clash = incompatible(ref, cand)
@@ -56,7 +57,7 @@ def judge(ref: np.ndarray, cand: np.ndarray, rule: Rule, floor: Floor | None, ex
         return Judged(False, None, None, clash)
     if rk in _TEXT:
         return _exact(ref, cand, with_metrics=False)
-    rounded = quantized and not exact and rk in "iu" and ck in "iu" and floor is not None and (floor.rel_l2 or 0) > 0
+    rounded = free_running and not exact and rk in "iu" and ck in "iu" and floor is not None and (floor.rel_l2 or 0) > 0
     if not rounded and (exact or (rk in _WHOLE + "b" and ck in _WHOLE + "b")):
         return _exact(ref, cand, with_metrics=True)
     ref, cand, note, matched = _set_aside_nonfinite(ref, cand)

@@ -65,25 +65,27 @@ def read_recording(path: Path, what: str = "speaker") -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(y), int(rate)
 
 
+def _loadable(path: Path, what: str, when_empty: str = "") -> tuple[np.ndarray, int]:
+    """The recording, refused in one line where upstream's librosa.load would fail on it: no samples, or a
+    sample that is not finite."""
+    y, rate = read_recording(path, what)
+    if y.shape[1] == 0:
+        raise UserError(f"{what} recording {path}: no audio samples{when_empty}")
+    if not np.isfinite(y).all():
+        raise UserError(f"{what} recording {path}: {int((~np.isfinite(y)).sum())} non-finite sample(s); upstream's "
+                        "librosa.load refuses it (ParameterError: Audio buffer is not finite everywhere)")
+    return y, rate
+
+
 def check_emotion(path: Path) -> None:
     """Refuse, in one line, an emotion recording upstream's emotion path cannot load (it makes w2v-bert features
     of it, no style vector: any length with samples will do)."""
-    y, _ = read_recording(path, "emotion")
-    if y.shape[1] == 0:
-        raise UserError(f"emotion recording {path}: no audio samples")
-    if not np.isfinite(y).all():
-        raise UserError(f"emotion recording {path}: {int((~np.isfinite(y)).sum())} non-finite sample(s); upstream's "
-                        "librosa.load refuses it (ParameterError: Audio buffer is not finite everywhere)")
+    _loadable(path, "emotion")
 
 
 def check(path: Path, frontend, style) -> None:
     """Refuse, in one line, a recording upstream cannot make a style vector of (and say what upstream does)."""
-    y, rate = read_recording(path)
-    if y.shape[1] == 0:
-        raise UserError(f"speaker recording {path}: no audio samples (upstream fails in torchaudio's Resample)")
-    if not np.isfinite(y).all():
-        raise UserError(f"speaker recording {path}: {int((~np.isfinite(y)).sum())} non-finite sample(s); upstream's "
-                        "librosa.load refuses it (ParameterError: Audio buffer is not finite everywhere)")
+    y, rate = _loadable(path, "speaker", " (upstream fails in torchaudio's Resample)")
     n16 = frontend.samples_16k(y.shape[1], rate)
     if n16 < style.min_samples():
         ms = 1000.0 * y.shape[1] / rate

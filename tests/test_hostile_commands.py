@@ -59,6 +59,13 @@ def _export_into_link(f, ref):
     return ["export-inputs", ref, "-o", out]
 
 
+def _export_weights_into_link(f, ref):
+    out = f / "w"
+    out.mkdir()
+    (out / "weights.json").symlink_to(ref)
+    return ["export-weights", ref, "-o", out]
+
+
 def _bytes(path, data: bytes):
     path.write_bytes(data)
     return path
@@ -94,6 +101,7 @@ CASES = [
                                                    "-o", f / "x", "--part", "cfm"], 2, ("holds none of the stages",)),
     # export-weights
     Case("export-weights-into-a-file", lambda f, r: ["export-weights", r, "-o", r], 2, ("not a folder",)),
+    Case("export-weights-over-the-trace", _export_weights_into_link, 2, ("is the same file as the TRACE",)),
     Case("export-weights-no-checkpoint-named", lambda f, r: ["export-weights", r, "-o", f / "w"], 2,
          ("names no checkpoint",)),
     # capture: bounds and user checkpoints, all refused before any model runs

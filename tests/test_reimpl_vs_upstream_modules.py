@@ -54,6 +54,7 @@ def _given(kind: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     noise of each (random weights never draw the stop code: every segment has max_tokens codes). The GPT's
     draws are upstream's own."""
     from harness.stages.inputs import DEFAULT_TEXT
+    from reimpl.s2mel.target_length import target_frames
 
     y, rate = _recording(kind)
     g = torch.Generator().manual_seed(1)
@@ -62,7 +63,7 @@ def _given(kind: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         "inputs/text": torch.tensor([[ord(ch) for ch in DEFAULT_TEXT]], dtype=torch.int32),
         "inputs/speaker_wav": torch.from_numpy(y),
     }
-    total = frames + CFG.s2mel.target_frames(CFG.gpt.max_tokens)
+    total = frames + target_frames(CFG.gpt.max_tokens, CFG.s2mel.code_to_frame)
     for seg in range(2):
         x[f"cfm/seg_{seg:02d}/noise"] = torch.randn(1, CFG.cfm.in_channels, total, generator=g)
     return {**{k: v.to(dtype) if v.is_floating_point() else v for k, v in x.items()},

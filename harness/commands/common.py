@@ -61,22 +61,22 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                         "weights never draw the stop code, so each segment then generates exactly N")
 
 
-def speaker_from(args: argparse.Namespace) -> Path:
-    """The --speaker file, checked to exist (its content is checked when it is loaded)."""
-    path = Path(args.speaker).expanduser()
+def _existing(value: Path, flag: str) -> Path:
+    """A recording named on the command line, checked to exist (its content is checked when it is loaded)."""
+    path = Path(value).expanduser()
     if not path.is_file():
-        raise UserError(f"--speaker {args.speaker}: no such file")
+        raise UserError(f"{flag} {value}: no such file")
     return path.resolve()
+
+
+def speaker_from(args: argparse.Namespace) -> Path:
+    """The --speaker file."""
+    return _existing(args.speaker, "--speaker")
 
 
 def emo_from(args: argparse.Namespace) -> Path | None:
-    """The --emo-wav file, checked to exist (its content is checked when it is loaded), or None."""
-    if args.emo_wav is None:
-        return None
-    path = Path(args.emo_wav).expanduser()
-    if not path.is_file():
-        raise UserError(f"--emo-wav {args.emo_wav}: no such file")
-    return path.resolve()
+    """The --emo-wav file, or None."""
+    return None if args.emo_wav is None else _existing(args.emo_wav, "--emo-wav")
 
 
 def config_from(args: argparse.Namespace) -> PipelineConfig:

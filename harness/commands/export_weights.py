@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import stages
 from harness.commands.common import PORTER_PATH
 from harness.errors import UserError
 
@@ -60,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.trace} ran real checkpoints ({ckpt.get('path')}): a port loads those files")
     if args.output.exists() and not args.output.is_dir():
         raise UserError(f"--output {args.output}: not a folder")
-    weights = models.reference_weights(args.trace)
-    files = {part: args.output / f"{part}.safetensors" for part in weights}
-    if any(TOKENIZER in w for w in weights.values()):
-        files[TOKENIZER] = args.output / TOKENIZER
+    # every file it may write, refused before the weights are read (or made again, which takes minutes)
+    files = {p.name: args.output / f"{p.name}.safetensors" for p in stages.PARTS}
+    files |= {TOKENIZER: args.output / TOKENIZER, MANIFEST: args.output / MANIFEST}
     refuse_overlap({f"--output's {name}": path for name, path in files.items()}, {"TRACE": args.trace})
+    weights = models.reference_weights(args.trace)
     args.output.mkdir(parents=True, exist_ok=True)
     manifest = {"reference": str(args.trace), "config": prov.get("config"), "seed": prov.get("seed"),
                 "checkpoint_digest": ckpt.get("digest"), "parts": {}}
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             with atomic(files[TOKENIZER]) as tmp:
                 tmp.write_bytes(np.asarray(tensors[TOKENIZER], dtype=np.uint8).tobytes())
             manifest["parts"][part]["tokenizer"] = {"file": TOKENIZER, "sha256": _sha256(files[TOKENIZER])}
-    write_text(json.dumps(manifest, indent=1) + "\n", args.output / MANIFEST)
+    write_text(json.dumps(manifest, indent=1) + "\n", files[MANIFEST])
     total = sum(p["parameters"] for p in manifest["parts"].values())
     print(f"{len(weights)} parts, {total / 1e6:.2f} M parameters, the weights of {args.trace} -> {args.output}/ "
           f"({', '.join(p['file'] for p in manifest['parts'].values())}, {MANIFEST})")

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from harness.stages.spec import INTERNAL, FaultSpec, Part, PartConfig, StageSpec
 
 
@@ -31,10 +29,6 @@ class S2MelConfig(PartConfig):
     codec_codebook_size: int = 8192  # semantic_codec.codebook_size (config.yaml); its hidden size is lr_in_channels
     codec_codebook_dim: int = 8
     gpt_dim: int = 1280  # gpt_layer's input: the GPT's width (hard-wired upstream, commons.py:400-402)
-
-    def target_frames(self, n_codes: int) -> int:
-        """infer_v2's `(code_lens * 1.72).long()`: a float32 product, truncated (float64 differs for some lengths)."""
-        return int(np.float32(n_codes) * np.float32(self.code_to_frame))
 
 
 PROMPT = "s2mel/length_regulator/prompt"
