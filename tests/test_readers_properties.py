@@ -175,7 +175,8 @@ def test_map_of_random_bytes_is_refused(tmp_path_factory, data):
 # ---- traces -------------------------------------------------------------------------------------------
 
 def _text(n: int):
-    return st.text(st.characters(exclude_characters="\x00"), max_size=n)  # HDF5 strings hold no NUL
+    # HDF5 strings hold no NUL and are UTF-8: no lone surrogate (h5py cannot write one, so no trace holds one)
+    return st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=n)
 
 
 def _small_trace(path: Path) -> bytes:
