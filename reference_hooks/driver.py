@@ -19,7 +19,7 @@ from harness.configs import PipelineConfig
 from harness.detail import Detail
 from harness.pipeline import chain
 from harness.trace import Trace, TraceWriter
-from reference_hooks import cfm, frontend, gpt, inputs, s2mel, semantic, style, vocoder
+from reference_hooks import cfm, frontend, gpt, gpt_weights, inputs, s2mel, semantic, style, vocoder
 from reference_hooks.recorder import Recorder
 from reference_hooks.upstream import UpstreamSource
 from reference_hooks.weights import seeded_from
@@ -42,6 +42,34 @@ GENERATORS = {"style": style.generate, "semantic": semantic.generate}
 #: stages a float64 run of the noise floors is handed besides the recorded inputs and draws: the sampled path
 #: (the GPT's candidates), so rounding cannot send it down other beams at a near tie
 FOLLOWED = ("gpt/seg_{seg}/token_{token}/candidates",)
+
+
+#: upstream's modules the parts are built from, imported before a build on the meta device: a module first imported
+#: inside the meta context keeps meta tensors as its globals (torchaudio's kaldi EPSILON did, and fbank failed)
+BUILT_FROM = ("s2mel.modules.campplus.DTDNN", "utils.maskgct_utils", "gpt.model_v2", "s2mel.modules.length_regulator",
+              "utils.maskgct.models.codec.amphion_codec.quantize.residual_vq", "s2mel.modules.flow_matching",
+              "s2mel.modules.bigvgan.env", "s2mel.modules.bigvgan.bigvgan")
+
+
+def weight_names(config: PipelineConfig, part: str) -> list[str]:
+    """The names a part's checkpoint must hold, read off its modules built on the meta device (no values drawn:
+    cheap at real size); the GPT's include its tokenizer's."""
+    from reference_hooks.upstream import import_module, load_torchaudio
+
+    load_torchaudio()
+    import transformers  # noqa: F401  (its lazy module map, outside the meta context too)
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertModel  # noqa: F401
+
+    for name in BUILT_FROM:
+        import_module(name)
+    entry = SEEDED[part]
+    with torch.device("meta"):
+        if part == "gpt":
+            return [*gpt_weights.meta_module(config.gpt).state_dict(), gpt_weights.TOKENIZER]
+        if part == "s2mel":
+            return list(s2mel.S2Mel(config.s2mel).state_dict())
+        make, prefix, *_ = entry
+        return [f"{prefix}.{k}" for k in make(config.part(part)).state_dict()]
 
 
 def seeded_weights(config: PipelineConfig, part: str, seed: int) -> dict[str, np.ndarray]:

@@ -11,11 +11,11 @@ symlinks needed). What the class reads (indextts2-inference 2.1.1):
   `CAMPPlus(80, 192)` (infer_v2.py:202-205);
 - `nvidia/bigvgan_v2_22khz_80band_256x`: config.json and `bigvgan_generator.pt` = {"generator": state dict
   with weight norm} (s2mel/modules/bigvgan/bigvgan.py:384-449), weight norm removed after loading (:214).
-Sizes: w2v-bert keeps its hard-wired width 1024 and reads hidden_states[17] (infer_v2.py:270), so 18 layers
-(one more, so reading the wrong one shows) with a small feed-forward. CAMPPlus and BigVGAN are parts of ours
-(`style`, `vocoder`): their files hold the very weights our capture uses (`official_layout.PARTS_OF`), as the
-codec's quantizer holds the s2mel part's (it computes vq2emb there), and
-BigVGAN's config.json is the shipped one with our vocoder config's fields put in (128 initial channels in tiny).
+Every model is a part of ours (`semantic`, `style`, `vocoder`): its file holds the very weights our capture uses
+(`official_layout.PARTS_OF`); the codec's quantizer is the semantic part's and the s2mel part's at once (the two
+parts are seeded to hold the same one). w2v-bert's config.json is our semantic config's (in tiny, the hard-wired
+width 1024 with 18 layers, one more than the 17 read, and a small feed-forward); BigVGAN's is the shipped one with
+our vocoder config's fields put in (128 initial channels in tiny).
 """
 from __future__ import annotations
 
@@ -31,8 +31,6 @@ from reference_hooks.upstream import import_module
 
 #: a fake commit id for every repository (any 40 hex digits; refs/main names it)
 REVISION = hashlib.sha1(b"indextts-parity offline tiny hub").hexdigest()
-W2V_BERT = {"hidden_size": 1024, "num_hidden_layers": 18, "num_attention_heads": 16, "intermediate_size": 256,
-            "conv_depthwise_kernel_size": 31}
 #: the real hub preprocessor config's values (its padding value is 1.0, the class default 0.0)
 FEATURE_EXTRACTOR = {"feature_extractor_type": "SeamlessM4TFeatureExtractor", "feature_size": 80, "num_mel_bins": 80,
                      "padding_side": "right", "padding_value": 1.0, "processor_class": "Wav2Vec2BertProcessor",
@@ -57,33 +55,33 @@ def safetensors_bytes(weights: dict[str, np.ndarray]) -> bytes:
     return save({k: np.array(v, order="C") for k, v in weights.items()}, metadata={"format": "pt"})
 
 
-def w2v_bert(hf_home: Path, seed: int, write_bytes) -> None:
+def w2v_bert(hf_home: Path, config, seed: int, write_bytes) -> None:
+    """The semantic part's w2v-bert: its config (every other field the class default, the hub model's) and weights."""
     from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
 
     snap = snapshot(hf_home, "facebook/w2v-bert-2.0", write_bytes)
-    config = Wav2Vec2BertConfig(**W2V_BERT, architectures=["Wav2Vec2BertModel"])
-    data = config.to_dict()
+    w2v = Wav2Vec2BertConfig(**config.semantic.w2v_config(), architectures=["Wav2Vec2BertModel"])
+    data = w2v.to_dict()
     data.pop("transformers_version", None)
     write_bytes(snap / "config.json", json_bytes(data))
     write_bytes(snap / "preprocessor_config.json", json_bytes(FEATURE_EXTRACTOR))
-    weights = module_weights(lambda: Wav2Vec2BertModel(config), "w2v_bert", seed, None)
+    weights = module_weights(lambda: Wav2Vec2BertModel(w2v), "w2v_bert", seed, config)
     write_bytes(snap / "model.safetensors", safetensors_bytes(weights))
 
 
 def semantic_codec(hf_home: Path, cfg, config, seed: int, write_bytes) -> None:
-    """The codec drawn by name, its `quantizer` (what vq2emb reads, infer_v2.py:679) the s2mel part's own."""
+    """The semantic part's codec; its `quantizer` is also the s2mel part's (what vq2emb reads, infer_v2.py:679),
+    which must hold the same tensors: one file holds both."""
     from reference_hooks import driver
 
     snap = snapshot(hf_home, "amphion/MaskGCT", write_bytes)
     build = import_module("utils.maskgct_utils").build_semantic_codec
-    weights = module_weights(lambda: build(cfg.semantic_codec), "semantic_codec", seed, None)
+    weights = module_weights(lambda: build(cfg.semantic_codec), "semantic_codec", seed, config)
     prefix = "semantic_codec."
-    ours = {k[len(prefix):]: v for k, v in driver.seeded_weights(config, "s2mel", seed).items() if k.startswith(prefix)}
-    theirs = {k for k in weights if k.startswith("quantizer.")}
-    wrong = sorted(theirs ^ set(ours)) + [k for k in ours if k in weights and weights[k].shape != ours[k].shape]
-    if wrong:
-        raise ValueError(f"semantic_codec.quantizer: the s2mel part's weights do not fit the codec: {wrong[:4]}")
-    weights.update(ours)
+    s2mel = {k[len(prefix):]: v for k, v in driver.seeded_weights(config, "s2mel", seed).items() if k.startswith(prefix)}
+    differing = sorted(k for k, v in s2mel.items() if k not in weights or not np.array_equal(weights[k], v))
+    if differing or not s2mel:
+        raise ValueError(f"semantic_codec.quantizer: the s2mel part's and the semantic part's differ: {differing[:4]}")
     write_bytes(snap / "semantic_codec" / "model.safetensors", safetensors_bytes(weights))
 
 
@@ -111,7 +109,7 @@ def bigvgan(hf_home: Path, cfg, config, seed: int, write_bytes) -> None:
 
 def write(hf_home: Path, cfg, config, seed: int, write_bytes) -> None:
     """`cfg` is the layout's config.yaml as the class reads it, `config` our PipelineConfig."""
-    w2v_bert(hf_home, seed, write_bytes)
+    w2v_bert(hf_home, config, seed, write_bytes)
     semantic_codec(hf_home, cfg, config, seed, write_bytes)
     campplus(hf_home, config, seed, write_bytes)
     bigvgan(hf_home, cfg, config, seed, write_bytes)

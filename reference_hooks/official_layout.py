@@ -4,13 +4,14 @@
 `s2mel.pth`, `bpe.model`, `feat1.pt`, `feat2.pt`, the w2v-bert statistics and the Qwen emotion model's folder
 from `model_dir`, and takes four models from the Hugging Face hub (written by `official_hub.py` into a cache
 folder that answers offline). Every tensor is ours:
-- the parts the project has take the very weights our capture uses (`driver.seeded_weights`, the same
-  config and seed): gpt.pth and bpe.model (the GPT part's UnifiedVoice and tokenizer; config.yaml's `gpt`
-  section is that part's config), s2mel.pth's `length_regulator`, `gpt_layer` and `cfm`, the hub's semantic
-  codec's `quantizer` (the s2mel part's `semantic_codec.quantizer`), CAMPPlus and BigVGAN;
-- everything else is drawn by our generator keyed by name (`weights.generate`), its names and shapes taken
-  from the module upstream builds from this config.yaml, buffers the module computes itself kept as computed.
-  When a part lands in `driver.SEEDED`, its file takes that part's weights instead (`PARTS_OF`).
+- every part of the project takes the very weights our capture uses (`driver.seeded_weights`, the same config
+  and seed): gpt.pth and bpe.model (the GPT part's UnifiedVoice and tokenizer; config.yaml's `gpt` section is
+  that part's config), s2mel.pth's `length_regulator`, `gpt_layer` and `cfm`, the w2v statistics, the hub's
+  w2v-bert and semantic codec (the semantic part's; the codec's quantizer is also the s2mel part's, seeded to be
+  the same tensors), CAMPPlus and BigVGAN (`PARTS_OF`); so the layout holds exactly the embedded default's
+  weights, and `--checkpoints` reads them back digest for digest (reference_hooks/official_reader.py);
+- what no part computes is drawn by our generator keyed by name (`weights.generate`): feat1.pt and feat2.pt
+  (the emotion-vector mode's matrices) and the Qwen emotion model's stand-in.
 The folder is cached in the user's cache, keyed by everything that decides its bytes, and is made again
 byte for byte from the seed (torch files are saved through memory, so no temporary name enters them).
 """
@@ -31,26 +32,27 @@ from harness.configs import TINY, PipelineConfig
 from harness.files import atomic
 from harness.paths import cache_dir
 from reference_hooks import cfm, driver, gpt_weights
-from reference_hooks.upstream import import_module
+from reference_hooks.upstream import import_module, load_torchaudio
 from reference_hooks.weights import GENERATOR_VERSION, generate
 
 #: bump when what a layout holds changes, so cached layouts are made again
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 MANIFEST = "manifest.json"
 
 #: our pipeline at the widths the class's own code fixes: the length regulator reads the codec's 1024-wide
 #: embedding (S_ref, infer_v2.py:359) and vq2emb(codes) + gpt_layer(latent), 1024 wide too (:679-681)
 CLASS_CONFIG = TINY.with_(name="tiny-class", s2mel__lr_in_channels=1024)
 
-SEMANTIC_CODEC = {"codebook_size": 8192, "hidden_size": 1024, "codebook_dim": 8, "vocos_dim": 32,
-                  "vocos_intermediate_dim": 64, "vocos_num_layers": 2}
 EMO_NUM = [3, 17, 2, 8, 4, 5, 10, 24]  # the official config's rows per emotion of feat1/feat2
 FILES = {"gpt_checkpoint": "gpt.pth", "s2mel_checkpoint": "s2mel.pth", "w2v_stat": "wav2vec2bert_stats.pt",
          "emo_matrix": "feat2.pt", "spk_matrix": "feat1.pt", "qwen_emo_path": "qwen0.6bemo4-merge/"}
 
-#: the part of ours whose seeded weights a name prefix takes (add a row when a part lands in driver.SEEDED); the
-#: GPT's checkpoint and tokenizer (gpt.pth, bpe.model) and the codec's quantizer are written from theirs below
-PARTS_OF = {"length_regulator": "s2mel", "gpt_layer": "s2mel", "cfm": "cfm", "campplus": "style", "bigvgan": "vocoder"}
+#: the part of ours whose seeded weights a module of the layout takes, and that module's prefix among the part's
+#: names (add a row when a part lands in driver.SEEDED); the GPT's checkpoint and tokenizer (gpt.pth, bpe.model)
+#: and the w2v statistics are written from theirs below
+PARTS_OF = {"length_regulator": ("s2mel", "length_regulator"), "gpt_layer": ("s2mel", "gpt_layer"),
+            "cfm": ("cfm", "cfm"), "campplus": ("style", "campplus"), "bigvgan": ("vocoder", "bigvgan"),
+            "w2v_bert": ("semantic", "semantic.model"), "semantic_codec": ("semantic", "semantic.codec")}
 #: buffers drawn rather than kept as computed: batch-norm statistics a loaded checkpoint brings
 DRAWN_BUFFERS = ("running_mean", "running_var")
 
@@ -106,7 +108,8 @@ def config_dict(config: PipelineConfig) -> dict:
             "n_f0_bins": 512},
     }
     gpt = gpt_weights.upstream_kwargs(config.gpt)  # the GPT part's UnifiedVoice arguments (infer_v2.py:136)
-    return {"dataset": {"bpe_model": "bpe.model"}, "gpt": gpt, "semantic_codec": SEMANTIC_CODEC, "s2mel": s2mel,
+    return {"dataset": {"bpe_model": "bpe.model"}, "gpt": gpt, "semantic_codec": config.semantic.codec_config(),
+            "s2mel": s2mel,
             **FILES, "emo_num": EMO_NUM, "vocoder": {"type": "bigvgan", "name": "nvidia/bigvgan_v2_22khz_80band_256x"},
             "version": 2.0}
 
@@ -124,10 +127,10 @@ def module_weights(build, prefix: str, seed: int, config: PipelineConfig | None)
     if set(state) - params:
         module = build()  # buffers it computes itself (positions, filters) are kept as computed
         state = module.state_dict()
-    part = PARTS_OF.get(prefix)
+    part, own = PARTS_OF.get(prefix, (None, prefix))
     if part in driver.SEEDED:
         source = driver.seeded_weights(config, part, seed)
-        out = {k[len(prefix) + 1 :]: v for k, v in source.items() if k.startswith(prefix + ".")}
+        out = {k[len(own) + 1 :]: v for k, v in source.items() if k.startswith(own + ".")}
     else:
         keep = {f"{prefix}.{k}": v.numpy() for k, v in state.items() if k not in params and not k.endswith(DRAWN_BUFFERS)}
         drawn = generate({f"{prefix}.{k}": tuple(v.shape) for k, v in state.items()}, seed, keep)
@@ -171,10 +174,11 @@ def matrices(seed: int) -> dict[str, bytes]:
     return {"feat1.pt": torch_bytes(torch.from_numpy(drawn["spk_matrix"])), "feat2.pt": torch_bytes(torch.from_numpy(emo))}
 
 
-def w2v_stats(seed: int, hidden: int = 1024) -> bytes:
-    """{"mean", "var"} of the w2v-bert features: get_emb computes (x - mean) / sqrt(var) (maskgct_utils.py:7-13)."""
-    drawn = generate({"w2v_stat.mean": (hidden,), "w2v_stat.var": (hidden,)}, seed)
-    return torch_bytes({"mean": torch.from_numpy(drawn["w2v_stat.mean"]), "var": torch.from_numpy(drawn["w2v_stat.var"])})
+def w2v_stats(config: PipelineConfig, seed: int) -> bytes:
+    """{"mean", "var"} of the w2v-bert features, the semantic part's (get_emb computes (x - mean) / sqrt(var),
+    maskgct_utils.py:7-13)."""
+    ours = driver.seeded_weights(config, "semantic", seed)
+    return torch_bytes({k: torch.from_numpy(np.array(ours[f"semantic.stats.{k}"], order="C")) for k in ("mean", "var")})
 
 
 #: the code that decides a layout's bytes (its hash is part of the cache key; vocoder.seeded_levels, a rule of the
@@ -184,15 +188,20 @@ WRITERS = ("official_layout.py", "official_hub.py", "qwen_standin.py", "weights.
 
 
 def layout_key(config: PipelineConfig, seed: int) -> str:
+    """What decides a layout's bytes: its config files and each part's architecture (not the config's name or its
+    run settings: the embedded default and the class check's config share one layout), the seed, the versions of
+    what builds the modules, and the writers' code."""
     versions = {d: importlib.metadata.version(d) for d in ("indextts2-inference", "transformers", "torch", "sentencepiece")}
     code = [hashlib.sha256((Path(__file__).parent / name).read_bytes()).hexdigest() for name in WRITERS]
-    data = [LAYOUT_VERSION, GENERATOR_VERSION, config.to_dict(), seed, versions, sorted(driver.SEEDED), code]
+    files = [config_dict(config), config.semantic.w2v_config(), config.vocoder.upstream_h()]
+    arch = {part: config.arch_digest(part) for part in sorted(driver.SEEDED)}
+    data = [LAYOUT_VERSION, GENERATOR_VERSION, files, arch, seed, versions, code]
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def locate(config: PipelineConfig = CLASS_CONFIG, seed: int = 0) -> Layout:
     """Where the layout for this config and seed lives in the user's cache (written or not)."""
-    return Layout(cache_dir() / "class" / f"layout-{config.name}-seed{seed}-{layout_key(config, seed)}")
+    return Layout(cache_dir() / "class" / f"layout-seed{seed}-{layout_key(config, seed)}")
 
 
 def ensure(config: PipelineConfig = CLASS_CONFIG, seed: int = 0, log=print) -> Layout:
@@ -211,6 +220,7 @@ def write(layout: Layout, config: PipelineConfig, seed: int) -> None:
 
     from reference_hooks import official_hub, qwen_standin
 
+    load_torchaudio()  # transformers' audio utilities import torchaudio (the GPT's and w2v-bert's modules)
     text = "# tiny seeded IndexTTS2 (indextts-parity reference_hooks/official_layout.py)\n"
     text += yaml.safe_dump(config_dict(config), sort_keys=False, default_flow_style=None)
     model = layout.model_dir
@@ -223,7 +233,7 @@ def write(layout: Layout, config: PipelineConfig, seed: int) -> None:
     write_bytes(model / FILES["gpt_checkpoint"], gpt)
     for name, data in matrices(seed).items():
         write_bytes(model / name, data)
-    write_bytes(model / FILES["w2v_stat"], w2v_stats(seed))
+    write_bytes(model / FILES["w2v_stat"], w2v_stats(config, seed))
     qwen_standin.write(model / FILES["qwen_emo_path"], seed, write_bytes)
     official_hub.write(layout.hf_home, cfg, config, seed, write_bytes)
     files = {p.relative_to(layout.root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -19,6 +19,7 @@ import torch
 from harness import stages
 from harness.errors import UserError
 from harness.stages.s2mel import PROMPT, SEG, TARGET, S2MelConfig
+from reference_hooks import semantic_weights
 from reference_hooks.recorder import Recorder, hooked
 from reference_hooks.upstream import import_module
 from reference_hooks.weights import generate
@@ -56,9 +57,20 @@ def unbuilt_module(config: S2MelConfig) -> torch.nn.Module:
     )
 
 
+#: upstream has one semantic codec: the semantic part quantizes the prompt with its quantizer (infer_v2.py:359) and
+#: this part decodes the GPT's codes with the same one (:679). Its tensors are seeded under the semantic part's names
+#: (and rules), so the two parts hold the same quantizer and one official checkpoint layout holds both
+OWN_QUANTIZER, SEMANTIC_QUANTIZER = "semantic_codec.quantizer.", "semantic.codec.quantizer."
+
+
 def seeded(config: S2MelConfig, seed: int) -> dict[str, np.ndarray]:
-    """Seeded weights of every module of the part, by upstream name."""
-    return generate({k: tuple(v.shape) for k, v in S2Mel(config).state_dict().items()}, seed)
+    """Seeded weights of every module of the part, by upstream name; the quantizer's as the semantic part's."""
+    shapes = {k: tuple(v.shape) for k, v in S2Mel(config).state_dict().items()}
+    own = generate({k: s for k, s in shapes.items() if not k.startswith(OWN_QUANTIZER)}, seed)
+    shared = semantic_weights.generate({SEMANTIC_QUANTIZER + k[len(OWN_QUANTIZER):]: s for k, s in shapes.items()
+                                        if k.startswith(OWN_QUANTIZER)}, seed)
+    own.update({OWN_QUANTIZER + k[len(SEMANTIC_QUANTIZER):]: v for k, v in shared.items()})
+    return {k: own[k] for k in shapes}
 
 
 def build(config: S2MelConfig, weights: dict[str, np.ndarray], dtype: torch.dtype) -> S2Mel:

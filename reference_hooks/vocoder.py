@@ -26,7 +26,7 @@ from harness.stages.vocoder import SEG, VocoderConfig
 from reference_hooks.frontend import _TorchProxy
 from reference_hooks.recorder import Recorder, hooked
 from reference_hooks.upstream import import_module
-from reference_hooks.weights import load_into
+from reference_hooks.weights import as_array, load_into
 
 MEL_OUT = "cfm/seg_{seg}/mel_out"
 PREFIX = "bigvgan"
@@ -64,7 +64,7 @@ def load_generator_pt(path: Path) -> dict[str, np.ndarray]:
     generator = state.get("generator") if isinstance(state, dict) else None
     if not isinstance(generator, dict) or not generator:
         raise UserError(f"{path}: no 'generator' state dict (expected BigVGAN's bigvgan_generator.pt)")
-    return {f"{PREFIX}.{k}": v.detach().float().numpy() for k, v in generator.items()}
+    return {f"{PREFIX}.{k}": as_array(v) for k, v in generator.items()}
 
 
 #: conv_post's weight-norm gain (its single output channel's norm): sets the output level, see seeded_levels

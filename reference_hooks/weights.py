@@ -20,7 +20,7 @@ from harness.errors import UserError
 from harness.files import input_file
 
 #: bump when `generate` changes, so cached seeded checkpoints are made again
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 
 def rng_for(seed: int, name: str) -> np.random.Generator:
@@ -94,6 +94,13 @@ def load_into(module: torch.nn.Module, weights: dict[str, np.ndarray], prefix: s
     module.to(dtype)
 
 
+def as_array(tensor: torch.Tensor) -> np.ndarray:
+    """A checkpoint's tensor as our weights hold it: floats in float32 (a half-precision release is widened), other
+    dtypes (positions, counters) as they are."""
+    tensor = tensor.detach()
+    return (tensor.float() if tensor.is_floating_point() else tensor).numpy()
+
+
 def load_s2mel_pth(path: Path) -> dict[str, dict[str, np.ndarray]]:
     """Upstream's s2mel.pth (`state['net'][module][param]`), as our parts' weights: s2mel and cfm.
 
@@ -120,7 +127,7 @@ def load_s2mel_pth(path: Path) -> dict[str, dict[str, np.ndarray]]:
             continue
         for name, tensor in params.items():
             name = name[len("module.") :] if name.startswith("module.") else name
-            parts[owner[module]][f"{module}.{name}"] = tensor.detach().float().numpy()
+            parts[owner[module]][f"{module}.{name}"] = as_array(tensor)
     if not parts["cfm"]:
         raise UserError(f"{path}: no 'net' parameters of the CFM in this checkpoint")
     return parts
@@ -136,4 +143,4 @@ def load_campplus_bin(path: Path) -> dict[str, np.ndarray]:
                         ) from None
     if not isinstance(state, dict) or not state:
         raise UserError(f"{path}: not a CAMPPlus state dict")
-    return {f"campplus.{k}": v.detach().numpy() for k, v in state.items() if isinstance(v, torch.Tensor)}
+    return {f"campplus.{k}": as_array(v) for k, v in state.items() if isinstance(v, torch.Tensor)}

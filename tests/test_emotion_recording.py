@@ -26,7 +26,8 @@ def test_an_emotion_recording_is_compared_through_the_whole_pipeline(tmp_path):
     import soundfile
 
     out = tmp_path / "emo.json"
-    proc = harness("compare", "--steps", "1", "--emo-wav", EMOTION, "--emo-alpha", "0.6", "--rows", "0", "--no-html",
+    proc = harness("compare", "--steps", "1", "--max-tokens", "2", "--emo-wav", EMOTION, "--emo-alpha", "0.6", "--rows", "0",
+                   "--no-html",
                    "--json", out)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
     summary = json.loads(out.read_text())

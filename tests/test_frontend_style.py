@@ -94,7 +94,8 @@ def test_a_stereo_recording_at_44100_hz_passes(tmp_path):
     wide = soxr.resample(speech, rate, 44100, quality="VHQ")
     path = _write(tmp_path / "stereo-44100.wav", np.stack([wide, 0.5 * np.roll(wide, 500)], axis=1), 44100)
     summary = tmp_path / "s.json"
-    proc = harness("compare", "--speaker", str(path), "--steps", "1", "--stage", "frontend", "--json", str(summary),
+    proc = harness("compare", "--speaker", str(path), "--steps", "1", "--max-tokens", "1", "--stage", "frontend",
+                   "--json", str(summary),
                    "--no-html")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     data = json.loads(summary.read_text())

@@ -75,7 +75,7 @@ def test_capture_without_floors_and_in_float64(tmp_path):
     the generated codes. (The default, with floors, is what every session fixture captures.)"""
     # whole-pipeline captures with their own weights: run uncapped (the caps are the hostile corpus's)
     plain = _uncapped(tmp_path, "capture", "--steps", "1", "--no-floors", "--max-tokens", "3")
-    wide = _uncapped(tmp_path, "capture", "--steps", "1", "--dtype", "float64", "-o", tmp_path / "f64.h5")
+    wide = _uncapped(tmp_path, "capture", "--steps", "1", "--max-tokens", "2", "--dtype", "float64", "-o", tmp_path / "f64.h5")
     assert plain.returncode == 0 and wide.returncode == 0, plain.stderr[-2000:] + wide.stderr[-2000:]
     (trace,) = (tmp_path / "reports" / "traces").iterdir()
     assert trace.name == "reference-tiny-1steps-seed0-3tokens-nofloors.h5"

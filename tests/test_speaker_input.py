@@ -74,7 +74,8 @@ def _nan(tmp: Path) -> Path:
 ], ids=["not-audio", "empty", "no-samples", "shorter-than-a-frame", "one-fbank-frame", "nan-sample"])
 def test_a_recording_upstream_cannot_use_is_one_line_and_exit_2(tmp_path, make, needle):
     path = make(tmp_path)
-    proc = harness("capture", "--speaker", str(path), "--steps", "1", "--no-floors", "-o", str(tmp_path / "t.h5"))
+    proc = harness("capture", "--speaker", str(path), "--steps", "1", "--max-tokens", "2", "--no-floors", "-o",
+                   str(tmp_path / "t.h5"))
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr and needle in lines[0] and str(path) in lines[0]
@@ -88,7 +89,7 @@ def test_a_missing_recording_is_one_line_and_exit_2(tmp_path):
 
 def _capture(tmp_path: Path, path: Path) -> Path:
     out = tmp_path / "t.h5"
-    proc = harness("capture", "--speaker", str(path), "--steps", "1", "--no-floors", "-o", str(out))
+    proc = harness("capture", "--speaker", str(path), "--steps", "1", "--max-tokens", "2", "--no-floors", "-o", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 

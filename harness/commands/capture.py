@@ -41,7 +41,7 @@ def default_output(args: argparse.Namespace, cfg) -> Path:
     name += "-nofloors" if args.no_floors else ""
     name += "".join(f"-{p}" for p in sorted(set(args.precision_floors)))
     if args.checkpoints or args.reference_src:
-        where = [str(Path(p).resolve()) if p else None for p in (args.checkpoints, args.reference_src)]
+        where = [str(Path(p).resolve()) if p else None for p in (args.checkpoints, args.reference_src, args.hf_cache)]
         name += "-" + hashlib.sha256(repr(where).encode()).hexdigest()[:8]
     return reports_dir() / "traces" / f"{name}.h5"
 
@@ -55,13 +55,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--precision-floors are measured against the float64 run of the floors: drop --no-floors "
                         "and --dtype float64")
     out = args.output or default_output(args, cfg)
-    checkpoint = args.checkpoints / "s2mel.pth" if args.checkpoints else None
-    refuse_overlap({"--output": out}, {"--checkpoints": checkpoint})  # before the run, not after it
+    refuse_overlap({"--output": out}, models.checkpoint_files(args.checkpoints))  # before the run, not after it
     speaker, emo = speaker_from(args), emo_from(args)
     refuse_overlap({"--output": out}, {"--speaker": speaker, "--emo-wav": emo})
     models.check_speaker(cfg, speaker, args.reference_src)
     models.check_emotion(emo)
-    weights, ckpt = models.weights_for(cfg, args.seed, args.checkpoints, args.reference_src)
+    weights, ckpt = models.weights_for(cfg, args.seed, args.checkpoints, args.reference_src, args.hf_cache)
     path = models.capture(cfg, weights, ckpt, out, seed=args.seed, reference_src=args.reference_src,
                           detail=args.detail, with_floors=not args.no_floors, dtype=args.dtype, strict=args.strict,
                           precisions=tuple(args.precision_floors), speaker=speaker, text=args.text, emo=emo)

@@ -35,7 +35,8 @@ def detail_level(text: str) -> str:
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and inputs")
-    g.add_argument("--config", default="tiny", help=f"embedded configuration: {', '.join(CONFIGS)} (default tiny)")
+    g.add_argument("--config", default=None, help=f"embedded configuration: {', '.join(CONFIGS)} (default tiny, or the "
+                                                  "one an official --checkpoints layout describes)")
     g.add_argument("--seed", type=int, default=0, help="seed of the checkpoint, stand-ins and noise (default 0)")
     g.add_argument("--speaker", type=Path, default=FIXTURE_SPEAKER, metavar="WAV",
                    help="the speaker recording (any rate and channel count libsndfile reads; default "
@@ -50,8 +51,13 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="internals to capture: boundary (boundary stages only), default (internals of the first and "
                         "last ODE step and token), full, or full:PART[,PART] (default, plus every internal of those "
                         "parts)")
-    g.add_argument("--checkpoints", type=Path, default=None,
-                   help="a folder with real IndexTTS2 checkpoints (s2mel.pth); use with --config full")
+    g.add_argument("--checkpoints", type=Path, default=None, metavar="DIR",
+                   help="IndexTTS2's checkpoint folder in the official layout (config.yaml, gpt.pth, s2mel.pth, "
+                        "bpe.model, the w2v statistics; the hub's models in the Hugging Face cache), or a folder with "
+                        "s2mel.pth alone (then --config full, the other parts seeded)")
+    g.add_argument("--hf-cache", type=Path, default=None, metavar="DIR",
+                   help="the Hugging Face hub cache holding w2v-bert, the codec, CAMPPlus and BigVGAN for --checkpoints "
+                        "(default: huggingface_hub's, which HF_HOME and HF_HUB_CACHE set)")
     g.add_argument("--reference-src", type=Path, default=None,
                    help="a clone of the official index-tts repository to use instead of the installed package")
     g.add_argument("--text", default=DEFAULT_TEXT,
@@ -82,7 +88,7 @@ def emo_from(args: argparse.Namespace) -> Path | None:
 def config_from(args: argparse.Namespace) -> PipelineConfig:
     if not args.text.strip():
         raise UserError("--text is empty: upstream makes no segment of it (infer_v2.py:546) and has nothing to speak")
-    cfg = get_config(args.config)
+    cfg = base_config(args)
     if args.steps is not None:
         if not 1 <= args.steps <= MAX_STEPS:
             raise UserError(f"--steps must be between 1 and {MAX_STEPS} (MAX_STEPS)")
@@ -101,17 +107,34 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
         cfg = cfg.with_(gpt__emo_alpha=float(args.emo_alpha))
     if not 0 <= args.seed <= MAX_SEED:
         raise UserError(f"--seed must be between 0 and {MAX_SEED} (MAX_SEED)")
-    if args.checkpoints is not None:
-        from harness.files import input_file
-
-        input_file(args.checkpoints, "--checkpoints", folder_ok=True)
     if args.reference_src is not None:
         from harness.files import input_file
 
         input_file(args.reference_src, "--reference-src", folder_ok=True)
-    if args.checkpoints is not None and cfg.name != "full":
-        raise UserError("--checkpoints holds real-size weights: use it with --config full")
     return cfg
+
+
+def base_config(args: argparse.Namespace) -> PipelineConfig:
+    """--config, or the config an official --checkpoints layout describes (both given, they must agree)."""
+    if args.hf_cache is not None and args.checkpoints is None:
+        raise UserError("--hf-cache is where --checkpoints finds the hub's models: give --checkpoints too")
+    if args.checkpoints is None:
+        return get_config(args.config or "tiny")
+    from harness.commands import models
+    from harness.files import input_file
+
+    input_file(args.checkpoints, "--checkpoints", folder_ok=True)
+    if args.hf_cache is not None:
+        input_file(args.hf_cache, "--hf-cache", folder_ok=True)
+    described = models.checkpoint_config(args.checkpoints, args.hf_cache)
+    if described is None:  # s2mel.pth alone: real-size weights
+        if args.config != "full":
+            raise UserError("--checkpoints without config.yaml holds real-size s2mel weights: use it with --config full")
+        return get_config("full")
+    if args.config is not None and args.config != described.name:
+        raise UserError(f"--checkpoints {args.checkpoints} describes the {described.name} architecture, not "
+                        f"--config {args.config}; drop --config")
+    return described
 
 
 def file_safe(text: str) -> str:

@@ -80,12 +80,15 @@ def reproduce(args: argparse.Namespace) -> str:
         if value is not None:
             words += [flag, str(value)]
     if not args.traces:
-        words += ["--config", args.config, "--seed", str(args.seed), "--detail", args.detail]
+        if args.config or not args.checkpoints:  # an official layout names its own config
+            words += ["--config", args.config or "tiny"]
+        words += ["--seed", str(args.seed), "--detail", args.detail]
         for flag, value in (("--steps", args.steps), ("--max-tokens", args.max_tokens)):
             if value is not None:
                 words += [flag, str(value)]
         speaker = None if Path(args.speaker).resolve() == FIXTURE_SPEAKER else args.speaker
-        for flag, value in (("--checkpoints", args.checkpoints), ("--reference-src", args.reference_src),
+        for flag, value in (("--checkpoints", args.checkpoints), ("--hf-cache", args.hf_cache),
+                            ("--reference-src", args.reference_src),
                             ("--speaker", speaker), ("--emo-wav", args.emo_wav), ("--emo-alpha", args.emo_alpha)):
             if value is not None:
                 words += [flag, str(value)]
@@ -99,7 +102,8 @@ def reproduce(args: argparse.Namespace) -> str:
 def _name(args: argparse.Namespace, cfg=None) -> str:
     """A report name that differs whenever the inputs or options do (every one of them is in its hash)."""
     options = [str(Path(p).resolve()) if p is not None else None
-               for p in (*args.traces, args.map, args.forced, args.tolerances, args.checkpoints, args.reference_src)]
+               for p in (*args.traces, args.map, args.forced, args.tolerances, args.checkpoints, args.reference_src,
+                         args.hf_cache)]
     options += [args.stage, args.candidate_dtype]
     if cfg is None:
         ident = hashlib.sha256(repr(options).encode()).hexdigest()[:8]
@@ -152,10 +156,11 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_from(args)
         speaker, emo = speaker_from(args), emo_from(args)
         outputs = _outputs(args, _name(args, cfg))
-        refuse_overlap(outputs, {"--tolerances": args.tolerances, "--speaker": speaker, "--emo-wav": emo})
+        refuse_overlap(outputs, {"--tolerances": args.tolerances, "--speaker": speaker, "--emo-wav": emo,
+                                 **models.checkpoint_files(args.checkpoints)})
         paths = models.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
                               faults=tuple(args.fault), detail=args.detail, speaker=speaker,
-                              text=args.text, emo=emo).roles()
+                              text=args.text, emo=emo, hf_cache=args.hf_cache).roles()
     with open_traces(**paths) as traces:
         comparison = compare_traces(traces, stage=args.stage, tolerances=tols, profile=args.candidate_dtype)
         rows = args.rows if args.rows is not None else (None if sys.stdout.isatty() else PIPED_ROWS)

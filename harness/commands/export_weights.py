@@ -7,7 +7,15 @@ and `weights.json`: for each part its file, sha256, tensor and parameter counts,
 dtypes. The weights are those the trace records (its digest is checked), made again from its config and seed
 if the cache has dropped them.
 
+With `--layout official` the same weights are written as IndexTTS2's own checkpoint folder instead, what
+`IndexTTS2(model_dir=...)` and `--checkpoints` read: `model/` (config.yaml, gpt.pth, s2mel.pth, bpe.model,
+feat1.pt, feat2.pt, the w2v statistics) and `hf_home/hub/` (a Hugging Face cache holding w2v-bert, the semantic
+codec, CAMPPlus and BigVGAN, answering offline). Read back before it is reported: the folder must hold the
+trace's weights, digest for digest.
+
   harness export-weights ref.h5 -o ref-weights/
+  harness export-weights ref.h5 -o ref-official/ --layout official
+  harness compare --checkpoints ref-official/model --hf-cache ref-official/hf_home/hub
 """
 from __future__ import annotations
 
@@ -31,6 +39,8 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PORTER_PATH)
     p.add_argument("trace", type=Path, help="a reference trace from `harness capture`")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder to write into")
+    p.add_argument("--layout", choices=("safetensors", "official"), default="safetensors",
+                   help="one safetensors file per part (default), or IndexTTS2's official checkpoint layout")
     p.set_defaults(run=run)
 
 
@@ -64,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     # every file it may write, refused before the weights are read (or made again, which takes minutes)
     files = {p.name: args.output / f"{p.name}.safetensors" for p in stages.PARTS}
     files |= {TOKENIZER: args.output / TOKENIZER, MANIFEST: args.output / MANIFEST}
+    if args.layout == "official":
+        return _official(args, prov, ckpt)
     refuse_overlap({f"--output's {name}": path for name, path in files.items()}, {"TRACE": args.trace})
     weights = models.reference_weights(args.trace)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -81,4 +93,41 @@ def run(args: argparse.Namespace) -> int:
     total = sum(p["parameters"] for p in manifest["parts"].values())
     print(f"{len(weights)} parts, {total / 1e6:.2f} M parameters, the weights of {args.trace} -> {args.output}/ "
           f"({', '.join(p['file'] for p in manifest['parts'].values())}, {MANIFEST})")
+    return 0
+
+
+def _official(args: argparse.Namespace, prov: dict, ckpt: dict) -> int:
+    """The trace's seeded weights in the official layout: the layout of its config and seed (written once into the
+    user's cache by reference_hooks/official_layout.py, the same writer the class check runs on), copied file by
+    file, then read back as `--checkpoints` reads it and refused unless it has the trace's digest."""
+    from harness.commands import models
+    from harness.configs import PipelineConfig
+    from harness.files import atomic, same_file
+    from reference_hooks import official_layout
+
+    trace = args.trace.resolve()
+    for inner in ("model", "hf_home", official_layout.MANIFEST):  # before the layout is written (a minute, 1 GB)
+        where = (args.output / inner).resolve()
+        if same_file(trace, where) or where in trace.parents:
+            raise UserError(f"--output {args.output}: {inner} would overwrite or hold the trace {args.trace}; "
+                            "choose another folder")
+    config_json, seed = prov.get("config_json"), prov.get("seed")
+    if not isinstance(config_json, dict) or not isinstance(seed, int):
+        raise UserError(f"{args.trace}: its provenance names no config and seed; capture it again")
+    config = PipelineConfig.from_dict(config_json)
+    cached = official_layout.ensure(config, seed, log=lambda msg: print(msg, flush=True))
+    for rel in cached.manifest()["files"]:
+        with atomic(args.output / rel) as tmp:
+            tmp.write_bytes((cached.root / rel).read_bytes())
+    with atomic(args.output / official_layout.MANIFEST) as tmp:
+        tmp.write_bytes((cached.root / official_layout.MANIFEST).read_bytes())
+    out = official_layout.Layout(args.output)
+    _, record = models.real_weights(out.model_dir, out.hf_home / "hub")
+    if record["digest"] != ckpt.get("digest"):
+        raise RuntimeError(f"the official layout of {args.trace} holds other weights (digest {record['digest']}, "
+                           f"the trace's {ckpt.get('digest')})")
+    counts = ", ".join(f"{part} {n}" for part, n in record["tensors"].items())
+    print(f"the weights of {args.trace} in the official layout -> {args.output}/ (tensors: {counts}; digest "
+          f"{record['digest']}, the trace's)")
+    print(f"  harness compare --checkpoints {out.model_dir} --hf-cache {out.hf_home / 'hub'}")
     return 0

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness import cache, floors
 from harness import weights as W
-from harness.configs import PipelineConfig
+from harness.configs import CONFIGS, PipelineConfig
 from harness.console import progress
 from harness.detail import for_config
 from harness.errors import UserError
@@ -122,13 +122,23 @@ def _loaded(path: Path) -> tuple[dict, str]:
     return hit[1], hit[2]
 
 
-def real_weights(checkpoints: Path) -> tuple[dict, dict]:
-    """Real weights from a checkpoint folder: s2mel's from `s2mel.safetensors` or `s2mel.npz` (flat
-    `<module>.<param>` names, read without unpickling), else upstream's `s2mel.pth` through torch with
-    `weights_only=True`; the vocoder from `bigvgan_generator.pt` (the hub's file, `weights_only=True`) and
-    CAMPPlus from `campplus_cn_common.bin` (infer_v2.py:203 downloads it from funasr/campplus) where the
-    folder holds them. Parts the folder lacks are seeded by `weights_for`, and the record lists them."""
+def real_weights(checkpoints: Path, hf_cache: Path | None = None) -> tuple[dict, dict]:
+    """Real weights from a checkpoint folder. In IndexTTS2's official layout (config.yaml there): every part, from
+    the folder and its Hugging Face cache (reference_hooks/official_reader.py), each part's names checked against
+    the matched config's modules. Otherwise the older, partial kind: s2mel's from `s2mel.safetensors` or
+    `s2mel.npz` (flat `<module>.<param>` names, read without unpickling), else upstream's `s2mel.pth` through torch
+    with `weights_only=True`; the vocoder from `bigvgan_generator.pt` (the hub's file, `weights_only=True`) and
+    CAMPPlus from `campplus_cn_common.bin` (infer_v2.py:203 downloads it from funasr/campplus) where the folder
+    holds them. Parts such a folder lacks are seeded by `weights_for`, and the record lists them."""
     folder = Path(checkpoints)
+    from reference_hooks import official_reader
+
+    if official_reader.is_official(folder):
+        from reference_hooks.driver import weight_names
+
+        config, out, record = official_reader.read(folder, hf_cache, CONFIGS)
+        official_reader.check_names(config, out, weight_names)
+        return out, {**record, "digest": _digest(out)}
     for name in ("s2mel.safetensors", "s2mel.npz"):
         if (folder / name).is_file():
             out = W.split_s2mel(W.load_flat(folder / name))
@@ -148,6 +158,21 @@ def real_weights(checkpoints: Path) -> tuple[dict, dict]:
     return out, {"kind": "real", "path": str(checkpoints), "digest": _digest(out)}
 
 
+def checkpoint_files(checkpoints: Path | None) -> dict[str, Path]:
+    """The files of a checkpoint folder, by a name for refuse_overlap (an output must be none of them)."""
+    if checkpoints is None or not Path(checkpoints).is_dir():
+        return {}
+    return {f"--checkpoints file {p.name}": p for p in sorted(Path(checkpoints).iterdir()) if p.is_file()}
+
+
+def checkpoint_config(checkpoints: Path, hf_cache: Path | None = None) -> PipelineConfig | None:
+    """The embedded config an official layout's config files describe (None for a folder of the older kind)."""
+    from reference_hooks import official_reader
+
+    return official_reader.layout_config(checkpoints, hf_cache, CONFIGS) if official_reader.is_official(checkpoints) \
+        else None
+
+
 def _digest(weights: dict[str, dict]) -> str:
     return key({part: W.digest(w) for part, w in sorted(weights.items())})
 
@@ -162,7 +187,7 @@ def reference_weights(reference: Path) -> dict[str, dict]:
     if not isinstance(ckpt, dict):
         raise UserError(f"{reference}: its provenance's checkpoint is not a record; capture it again")
     if ckpt.get("kind") == "real":
-        return real_weights(Path(ckpt["path"]))[0]
+        return real_weights(Path(ckpt["path"]), ckpt.get("hf_cache"))[0]
     if ckpt.get("files") and all(Path(p).is_file() for p in ckpt["files"].values()):
         return {part: W.load(path) for part, path in ckpt["files"].items()}
     if str(ckpt.get("kind", "")).startswith("seeded") and isinstance(config_json, dict) and isinstance(seed, int):
@@ -175,13 +200,13 @@ def reference_weights(reference: Path) -> dict[str, dict]:
     raise UserError(f"{reference} names no checkpoint; capture it again with `harness capture`")
 
 
-def weights_for(config: PipelineConfig, seed: int, checkpoints: Path | None, reference_src: Path | None = None
-                ) -> tuple[dict, dict]:
+def weights_for(config: PipelineConfig, seed: int, checkpoints: Path | None, reference_src: Path | None = None,
+                hf_cache: Path | None = None) -> tuple[dict, dict]:
     if not checkpoints:
         return seeded_weights(config, seed, reference_src)
     from reference_hooks import driver
 
-    out, record = real_weights(checkpoints)
+    out, record = real_weights(checkpoints, hf_cache)
     missing = [part for part in driver.SEEDED if part not in out]  # e.g. no bigvgan_generator.pt in the folder
     if missing:
         seeded, seeded_record = seeded_weights(config, seed, reference_src, parts=missing)
@@ -336,7 +361,7 @@ def _mark_incomplete(path: Path, reason: str) -> None:
 def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = None, reference_src: Path | None = None,
            faults: tuple[str, ...] = (), detail: str = "default", log=progress, replays: bool = True,
            speaker: Path | None = None, text: str = DEFAULT_TEXT, part: str | None = None,
-           emo: Path | None = None) -> DefaultRun:
+           emo: Path | None = None, hf_cache: Path | None = None) -> DefaultRun:
     """The embedded default (or another --speaker recording or --text): capture the reference (with floors) and
     replay it, reusing whatever is cached.
 
@@ -348,10 +373,12 @@ def ensure(config: PipelineConfig, seed: int = 0, checkpoints: Path | None = Non
     source = source_for(seed, speaker, text, emo)
     check_speaker(config, source.speaker, reference_src)
     check_emotion(source.emo)
-    weights, ckpt = weights_for(config, seed, checkpoints, reference_src)
+    weights, ckpt = weights_for(config, seed, checkpoints, reference_src, hf_cache)
     code = source_digest("reference_hooks", "reimpl", *TRACE_CODE)
-    ident = key(config.to_dict(), seed, ckpt["digest"], upstream.as_dict(), detail, code, torch.get_num_threads(),
-                source.digest())
+    # the checkpoint's kind too: an official layout exported from seeded weights holds the same tensors, and its
+    # trace's provenance says where they were read
+    ident = key(config.to_dict(), seed, ckpt["digest"], ckpt.get("kind"), ckpt.get("path"), upstream.as_dict(), detail,
+                code, torch.get_num_threads(), source.digest())
     folder = cache.folder("runs") / f"{config.name}-{ident}"
     reference = folder / "reference.h5"
     with cache.making(reference):
