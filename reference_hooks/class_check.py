@@ -54,8 +54,25 @@ RESULT = "class_check"
 #: every run, gpt.attach). The emotion run gives the class another recording for its emotion path (infer_v2.py:391,
 #: :521-525) and an alpha for merge_emovec (:598-604)
 EMOTION_WAV = FIXTURE_WAV.with_name("speaker_odd.wav")
-RUNS = {"one_segment": (TEXT, 120, None, 1.0), "two_segments": (TEXT, 16, None, 1.0),
-        "emotion_recording": (TEXT, 120, EMOTION_WAV, 0.6)}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One `infer` of the class: its text and segment size, and its emotion inputs."""
+
+    text: str
+    max_text_tokens: int
+    emo: Path | None = None
+    emo_alpha: float = 1.0
+    emo_vector: tuple[float, ...] = ()
+    emo_random: bool = False
+
+
+#: the emotion-vector run: infer's emo_vector with use_random (its rows drawn by the class's random.randint, handed to
+#: our glue as the GPT's draws are) and alpha 0.6 (the weights scaled and truncated, :509-515; merge at 1.0)
+RUNS = {"one_segment": Run(TEXT, 120), "two_segments": Run(TEXT, 16),
+        "emotion_recording": Run(TEXT, 120, EMOTION_WAV, 0.6),
+        "emotion_vector": Run(TEXT, 120, None, 0.6, (0.29, 0.0, 0.2, 0.0, 0.0, 0.1, 0.0, 0.15), True)}
 
 
 @dataclass(frozen=True)
@@ -122,7 +139,7 @@ ATTACHED = (
     Attached("gpt", "tokenizer.tokenize/split_segments (:545-552, after its NeMo normaliser, checked to leave the "
              "text as it is), gpt: merge_emovec (:598), inference_speech with every multinomial draw (:606-624), "
              "its conformers, perceivers and GPT-2 blocks, the latent pass (:654-668)",
-             lambda hooks, tts, rec, config: gpt.attach(hooks, tts.gpt, tts.tokenizer, rec)),
+             lambda hooks, tts, rec, config: gpt.attach(hooks, tts.gpt, tts.tokenizer, rec, config.gpt)),
     Attached("s2mel", 's2mel.models["gpt_layer"] (:678), semantic_codec.quantizer.vq2emb (:679), '
              's2mel.models["length_regulator"] (:368-370 prompt, :684-686 each segment, its input S_infer :681)',
              _s2mel),
@@ -165,6 +182,11 @@ def ours_in_class(tts, config, seed: int) -> dict[str, dict]:
                 if tts.tokenizer.sp_model.serialized_model_proto() != gpt_weights.tokenizer_bytes(ours):
                     differing.append(name)
                 continue
+            if part == "gpt" and name in (gpt_weights.SPK_MATRIX, gpt_weights.EMO_MATRIX):  # split by emo_num (:231-240)
+                held = torch.cat(getattr(tts, name))
+                if not torch.equal(held, torch.from_numpy(np.asarray(value))):
+                    differing.append(name)
+                continue
             prefix = next((q for q in owners if name.startswith(q)), None)
             held = states[prefix].get(name[len(prefix):]) if prefix is not None else None
             if held is None or not torch.equal(held, torch.from_numpy(np.asarray(value))):
@@ -173,8 +195,7 @@ def ours_in_class(tts, config, seed: int) -> dict[str, dict]:
     return out
 
 
-def record_class(tts, config, speaker: Path, text: str, max_mel_tokens: int, seed: int, max_text_tokens: int,
-                 emo: Path | None = None, emo_alpha: float = 1.0):
+def record_class(tts, config, speaker: Path, max_mel_tokens: int, seed: int, run: Run):
     """One `infer` of the class with every ATTACHED installer and GIVEN tap: (stages, given, checks, output)."""
     recorder = Recorder(MemoryWriter(), for_config("default", config))
     given: dict[str, torch.Tensor] = {}
@@ -184,7 +205,8 @@ def record_class(tts, config, speaker: Path, text: str, max_mel_tokens: int, see
             a.attach(hooks, tts, recorder, config)
         for g in GIVEN:
             g.tap(hooks, tts, keep)
-        _, wav = upstream_class.infer(tts, speaker, text, max_mel_tokens, seed, max_text_tokens, emo, emo_alpha)
+        _, wav = upstream_class.infer(tts, speaker, run.text, max_mel_tokens, seed, run.max_text_tokens, run.emo,
+                                      run.emo_alpha, run.emo_vector, run.emo_random)
     # infer_v2.py:746-748: int16 [1, S] made [S, 1] by .numpy().T; the stage holds it as [1, S]
     recorder("vocoder/int16", torch.from_numpy(np.ascontiguousarray(wav.T)))
     items = recorder.writer.items
@@ -192,12 +214,12 @@ def record_class(tts, config, speaker: Path, text: str, max_mel_tokens: int, see
     return items, given, recorder.checks, wav
 
 
-def run_config(config, max_text_tokens: int, max_mel_tokens: int, emo_alpha: float = 1.0):
+def run_config(config, run: Run, max_mel_tokens: int):
     """Our config for one `infer` of the class: its segment size, its cap on generated codes (infer_v2.py:
-    563-570, max_mel_tokens is inference_speech's max_generate_length) and its emotion alpha; none changes a
+    563-570, max_mel_tokens is inference_speech's max_generate_length) and its emotion settings; none changes a
     weight."""
-    return config.with_(gpt__max_text_tokens_per_segment=max_text_tokens, gpt__max_tokens=max_mel_tokens,
-                        gpt__emo_alpha=emo_alpha)
+    return config.with_(gpt__max_text_tokens_per_segment=run.max_text_tokens, gpt__max_tokens=max_mel_tokens,
+                        gpt__emo_alpha=run.emo_alpha, gpt__emo_vector=run.emo_vector, gpt__emo_random=run.emo_random)
 
 
 def record_glue(config, seed: int, given: dict[str, torch.Tensor], speaker: Path, text: str, emo: Path | None = None):
@@ -213,24 +235,23 @@ def record_glue(config, seed: int, given: dict[str, torch.Tensor], speaker: Path
     return [(p, a) for p, a in recorder.writer.items if compared(p)], recorder.checks
 
 
-def run_both(tts, config, seed: int, run: tuple, max_mel_tokens: int, infer_seed: int):
+def run_both(tts, config, seed: int, run: Run, max_mel_tokens: int, infer_seed: int):
     """The class hooked, then our glue from what it recorded: (arrays, meta, seconds) of one run (RUNS). Both sides
     record with this run's config (its last token decides which tokens' internals are recorded)."""
-    text, max_text_tokens, emo, emo_alpha = run
-    config = run_config(config, max_text_tokens, max_mel_tokens, emo_alpha)
+    config = run_config(config, run, max_mel_tokens)
     t = time.perf_counter()
-    class_items, given, class_checks, wav = record_class(tts, config, FIXTURE_WAV, text, max_mel_tokens, infer_seed,
-                                                         max_text_tokens, emo, emo_alpha)
+    class_items, given, class_checks, wav = record_class(tts, config, FIXTURE_WAV, max_mel_tokens, infer_seed, run)
     seconds = {"infer_hooked": time.perf_counter() - t}
     t = time.perf_counter()
-    glue_items, glue_checks = record_glue(config, seed, given, FIXTURE_WAV, text, emo)
+    glue_items, glue_checks = record_glue(config, seed, given, FIXTURE_WAV, run.text, run.emo)
     seconds["glue"] = time.perf_counter() - t
     arrays = {f"class_{i:04d}": a for i, (_, a) in enumerate(class_items)}
     arrays |= {f"glue_{i:04d}": a for i, (_, a) in enumerate(glue_items)}
     arrays["output_hooked"] = wav
     meta = {"class_paths": [p for p, _ in class_items], "glue_paths": [p for p, _ in glue_items],
-            "given": sorted(given), "checks": {"class": class_checks, "glue": glue_checks}, "text": text,
-            "max_text_tokens_per_segment": max_text_tokens, "emo_wav": str(emo) if emo else None, "emo_alpha": emo_alpha}
+            "given": sorted(given), "checks": {"class": class_checks, "glue": glue_checks}, "text": run.text,
+            "max_text_tokens_per_segment": run.max_text_tokens, "emo_wav": str(run.emo) if run.emo else None,
+            "emo_alpha": run.emo_alpha, "emo_vector": list(run.emo_vector), "emo_random": run.emo_random}
     return arrays, meta, seconds
 
 
@@ -261,9 +282,9 @@ def main(argv: list[str] | None = None) -> None:
                                                        args.infer_seed)
         arrays |= {f"{name}.{k}": v for k, v in run_arrays.items()}
         seconds |= {f"{name}.{k}": v for k, v in run_seconds.items()}
-    t, (text, max_text_tokens, _, _) = time.perf_counter(), RUNS["one_segment"]
-    _, arrays["output_plain"] = upstream_class.infer(tts, FIXTURE_WAV, text, args.max_mel_tokens, args.infer_seed,
-                                                     max_text_tokens)
+    t, plain = time.perf_counter(), RUNS["one_segment"]
+    _, arrays["output_plain"] = upstream_class.infer(tts, FIXTURE_WAV, plain.text, args.max_mel_tokens, args.infer_seed,
+                                                     plain.max_text_tokens)
     seconds["one_segment.infer_plain"] = time.perf_counter() - t
     meta = {
         "runs": runs, "loaded": loaded, "ours_in_class": ours, "attached": [(a.part, a.where) for a in ATTACHED],

@@ -65,7 +65,7 @@ def weight_names(config: PipelineConfig, part: str) -> list[str]:
     entry = SEEDED[part]
     with torch.device("meta"):
         if part == "gpt":
-            return [*gpt_weights.meta_module(config.gpt).state_dict(), gpt_weights.TOKENIZER]
+            return [*gpt_weights.meta_module(config.gpt).state_dict(), *gpt_weights.NOT_IN_GPT_PTH]
         if part == "s2mel":
             return list(s2mel.S2Mel(config.s2mel).state_dict())
         make, prefix, *_ = entry

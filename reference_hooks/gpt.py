@@ -7,14 +7,18 @@ ids), and per segment `infer_v2.py:568-569` (ids as int32 [1, L]), `:598-604` (m
 lengths infer_v2 passes: the features' LAST axis, 1024), `:606-624` (inference_speech with infer_v2's
 sampling arguments; max_generate_length = our token cap), `:638-648` (cut at the first stop code) and
 `:652-665` (the latent pass). The emotion reference is the speaker (infer_v2.py:516-520: no emotion prompt,
-alpha 1.0); emo_vector (spk_matrix / emo_matrix rows by cosine or `random.randint`) and use_emo_text (Qwen)
-are not run. The text normaliser (NeMo) is optional in TextTokenizer and not used here; the class always runs
-it (`attach` checks that it left the text unchanged). Declared in
-`harness/stages/gpt.py`; hooks in `reference_hooks/gpt_hooks.py`, draws in `reference_hooks/gpt_draws.py`.
+alpha 1.0) or the emotion recording's features (:521-525). The emotion-vector mode (`emo_vector`, :497-541 and
+:606-607) runs as infer does: the weights scaled by alpha, the rows of spk_matrix nearest the speaker's style by
+upstream's own `find_most_similar_cosine` (or `random.randint` draws, recorded), the emo_matrix rows mixed and
+added to merge_emovec's output (taken at alpha 1.0) times 1 - sum(weights). use_emo_text (Qwen) is not run.
+The text normaliser (NeMo) is optional in TextTokenizer and not used here; the class always runs it (`attach`
+checks that it left the text unchanged). Declared in `harness/stages/gpt.py`; hooks in
+`reference_hooks/gpt_hooks.py`, draws in `reference_hooks/gpt_draws.py`.
 """
 from __future__ import annotations
 
 import itertools
+import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +27,10 @@ import numpy as np
 import torch
 
 from harness.errors import UserError
-from harness.stages.gpt import GptConfig
+from harness.stages.gpt import EMO_VECTOR, GptConfig
 from reference_hooks.gpt_draws import Draws
 from reference_hooks.gpt_hooks import Where, install
-from reference_hooks.gpt_weights import TOKENIZER, meta_module, seeded, tokenizer_bytes
+from reference_hooks.gpt_weights import EMO_MATRIX, SPK_MATRIX, TOKENIZER, meta_module, seeded, tokenizer_bytes
 from reference_hooks.recorder import Recorder, hooked
 from reference_hooks.upstream import import_module
 
@@ -37,6 +41,8 @@ __all__ = ["Built", "attach", "build", "run", "seeded", "segment_ids"]
 class Built:
     model: torch.nn.Module  # UnifiedVoice after post_init_gpt2_config
     tokenizer: bytes  # the sentencepiece model file's bytes
+    spk_matrix: tuple[torch.Tensor, ...]  # feat1.pt split by emo_num (infer_v2.py:231-240), float32 as torch.load gives
+    emo_matrix: tuple[torch.Tensor, ...]  # feat2.pt likewise
 
 
 def build(config: GptConfig, weights: dict[str, np.ndarray], dtype: torch.dtype) -> Built:
@@ -54,7 +60,9 @@ def build(config: GptConfig, weights: dict[str, np.ndarray], dtype: torch.dtype)
         raise RuntimeError(f"UnifiedVoice tensors not loaded: {left[:3]}")
     model = model.to(dtype).eval()
     model.post_init_gpt2_config(use_deepspeed=False, kv_cache=True, half=False)
-    return Built(model, tokenizer_bytes(weights))
+    split = {name: torch.split(torch.from_numpy(np.array(weights[name], dtype=np.float32)), list(config.emo_num))
+             for name in (SPK_MATRIX, EMO_MATRIX)}
+    return Built(model, tokenizer_bytes(weights), split[SPK_MATRIX], split[EMO_MATRIX])
 
 
 def unbuilt_tokenizer(model_bytes: bytes, folder: Path):
@@ -96,6 +104,8 @@ def run(built: Built, config: GptConfig, given: dict[str, torch.Tensor], recorde
     spk, emo = given["semantic/spk_cond"].to(_dtype(model)), given["semantic/emo/cond"].to(_dtype(model))
     text = text_of(given["inputs/text"])
     out: dict[str, torch.Tensor] = {}
+    with torch.inference_mode():  # before the text, as infer_v2 runs it (:530-541, then :545)
+        mix = emotion_matrix_mix(built, config, given, recorder) if config.emo_vector else None
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = unbuilt_tokenizer(built.tokenizer, Path(tmp))
         all_ids, segments = segment_ids(tokenizer, text, config)
@@ -108,12 +118,12 @@ def run(built: Built, config: GptConfig, given: dict[str, torch.Tensor], recorde
             install(hooks, model, recorder, where, draws)
         for k, ids in enumerate(segments):
             where.segment = k
-            codes, latent = _segment(model, config, ids, spk, emo, recorder, where)
+            codes, latent = _segment(model, config, ids, spk, emo, recorder, where, mix)
             out[f"{where.prefix}/codes"], out[f"{where.prefix}/latent/out"] = codes, latent
     return out
 
 
-def attach(hooks, model, tokenizer, recorder: Recorder) -> None:
+def attach(hooks, model, tokenizer, recorder: Recorder, config: GptConfig | None = None) -> None:
     """Our stages of a UnifiedVoice and a TextTokenizer that upstream's own code calls (the unmodified IndexTTS2
     class, `tts.gpt` and `tts.tokenizer`): the ids of the text and of each segment (infer_v2.py:545-552, read
     off `tokenize` and `split_segments` as :552 and :568 convert them), and each segment's GPT stages, the
@@ -137,6 +147,52 @@ def attach(hooks, model, tokenizer, recorder: Recorder) -> None:
     # the codes cut at the first stop code (:638-650, inline in infer_v2) are the latent pass's 4th argument (:654)
     hooks.pre(model, cut_codes)
     _wrap_text(hooks, tokenizer, recorder)
+    if config is not None and config.emo_vector:
+        _wrap_emotion_vector(hooks, model, recorder, where, config)
+
+
+def _wrap_emotion_vector(hooks, model, recorder: Recorder, where: Where, config: GptConfig) -> None:
+    """The emotion-vector mode as the class runs it inline (infer_v2.py:530-541, :606-607): the rows read off
+    `random.randint` (use_random, its draws recorded) or `find_most_similar_cosine` as infer_v2's namespace calls
+    them, and the emovec the GPT is conditioned on off inference_speech's `emo_vec`."""
+    infer_v2 = import_module("infer_v2")
+    rows: list[int] = []
+
+    def rows_done() -> None:
+        if len(rows) == len(config.emo_num):
+            recorder(EMO_VECTOR + "/rows", torch.tensor([rows]))
+
+    class Random:  # stands in for the `random` module in infer_v2's namespace only
+        def __getattr__(self, name):
+            return getattr(random, name)
+
+        @staticmethod
+        def randint(a, b):
+            value = random.randint(a, b)
+            rows.append(value)
+            if len(rows) == len(config.emo_num):
+                recorder(EMO_VECTOR + "/random_rows", torch.tensor([rows]))
+            rows_done()
+            return value
+
+    nearest = infer_v2.find_most_similar_cosine
+
+    def find_most_similar_cosine(query, matrix):
+        index = nearest(query, matrix)
+        rows.append(int(index))
+        rows_done()
+        return index
+
+    hooks.patch(infer_v2, "random", Random())
+    hooks.patch(infer_v2, "find_most_similar_cosine", find_most_similar_cosine)
+    speech = model.inference_speech
+
+    def inference_speech(*args, **kwargs):
+        if where.segment == 0:
+            recorder(EMO_VECTOR + "/emovec", kwargs["emo_vec"])
+        return speech(*args, **kwargs)
+
+    hooks.patch(model, "inference_speech", inference_speech)
 
 
 def _wrap_text(hooks, tokenizer, recorder: Recorder) -> None:
@@ -167,10 +223,36 @@ def _wrap_text(hooks, tokenizer, recorder: Recorder) -> None:
     hooks.patch(tokenizer, "split_segments", segmented)
 
 
-def _segment(model, config: GptConfig, ids: list[int], spk, emo, recorder: Recorder, where: Where):
+def emotion_matrix_mix(built: Built, config: GptConfig, given: dict[str, torch.Tensor], recorder: Recorder
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """infer_v2.py:509-515 and :530-541: (weight_vector, emovec_mat). The rows: `random.randint` per emotion under
+    use_random (drawn from the run's seed, or the recorded draws when given), else upstream's own
+    find_most_similar_cosine of the speaker's style against each block of spk_matrix."""
+    weight_vector = torch.tensor(config.emo_vector_weights)  # :531
+    if config.emo_random:
+        drawn = given.get(EMO_VECTOR + "/random_rows")
+        if drawn is None:
+            rng = random.Random(torch.initial_seed())  # the run's seed (the driver seeds torch as a user run)
+            drawn = torch.tensor([[rng.randint(0, x - 1) for x in config.emo_num]])  # :533
+        index = [int(i) for i in recorder(EMO_VECTOR + "/random_rows", drawn.reshape(1, -1)).reshape(-1)]
+    else:
+        nearest = import_module("emotion").find_most_similar_cosine
+        index = [int(nearest(given["style/style"], tmp)) for tmp in built.spk_matrix]  # :535
+    recorder(EMO_VECTOR + "/rows", torch.tensor([index]))
+    emo_matrix = torch.cat([tmp[i].unsqueeze(0) for i, tmp in zip(index, built.emo_matrix)], 0)  # :537-538
+    emovec_mat = torch.sum(weight_vector.unsqueeze(1) * emo_matrix, 0).unsqueeze(0)  # :539-541
+    return weight_vector, emovec_mat
+
+
+def _segment(model, config: GptConfig, ids: list[int], spk, emo, recorder: Recorder, where: Where, mix=None):
     text_tokens = torch.tensor(ids, dtype=torch.int32).unsqueeze(0)  # infer_v2.py:568-569
     spk_len, emo_len = torch.tensor([spk.shape[-1]]), torch.tensor([emo.shape[-1]])  # the LAST axis, as upstream
-    emovec = model.merge_emovec(spk, emo, spk_len, emo_len, alpha=config.emo_alpha)  # :598-604
+    emovec = model.merge_emovec(spk, emo, spk_len, emo_len, alpha=config.merge_alpha)  # :598-604
+    if mix is not None:  # :606-607
+        weight_vector, emovec_mat = mix
+        emovec = emovec_mat + (1 - torch.sum(weight_vector)) * emovec
+        if where.segment == 0:
+            recorder(EMO_VECTOR + "/emovec", emovec)
     codes, speech_conditioning_latent = model.inference_speech(  # :606-624
         spk, text_tokens, emo, cond_lengths=spk_len, emo_cond_lengths=emo_len, emo_vec=emovec, do_sample=True,
         top_p=config.top_p, top_k=config.top_k, temperature=config.temperature, num_return_sequences=1,

@@ -30,6 +30,12 @@ from reference_hooks.upstream import import_module, load_torchaudio
 from reference_hooks.weights import rng_for
 
 TOKENIZER = "bpe.model"
+#: the emotion-vector mode's matrices (config.yaml's spk_matrix feat1.pt and emo_matrix feat2.pt, infer_v2.py:231-240):
+#: per emotion a block of rows (emo_num), spk_matrix's beside the speaker's CAMPPlus style (192 wide, upstream builds
+#: CAMPPlus at its defaults, :204), emo_matrix's beside the GPT's emotion vector (model_dim wide)
+SPK_MATRIX, EMO_MATRIX = "spk_matrix", "emo_matrix"
+STYLE_DIM = 192
+NOT_IN_GPT_PTH = (TOKENIZER, SPK_MATRIX, EMO_MATRIX)
 _GPT2_CONV1D = re.compile(r"gpt\.h\.\d+\.(attn|mlp)\.c_\w+\.weight\Z")
 _TOKEN_EMBEDDINGS = ("text_embedding.weight", "mel_embedding.weight", "speed_emb.weight")
 _POSITION_EMBEDDINGS = ("mel_pos_embedding.emb.weight", "text_pos_embedding.emb.weight")
@@ -137,7 +143,17 @@ def seeded(config: GptConfig, seed: int) -> dict[str, np.ndarray]:
         else:
             out[name] = _draw(name, shape, seed)
     out[TOKENIZER] = np.frombuffer(train_tokenizer(config.tokenizer_vocab), dtype=np.uint8).copy()
+    out.update(matrices(config, seed))
     return out
+
+
+def matrices(config: GptConfig, seed: int) -> dict[str, np.ndarray]:
+    """spk_matrix N(0, 1) (only its directions count: rows are picked by cosine) and emo_matrix at rms 0.5, the size
+    of the emotion vector its rows are mixed into."""
+    rows = sum(config.emo_num)
+    spk = rng_for(seed, SPK_MATRIX).standard_normal((rows, STYLE_DIM))
+    emo = 0.5 * rng_for(seed, EMO_MATRIX).standard_normal((rows, config.model_dim))
+    return {SPK_MATRIX: spk.astype(np.float32), EMO_MATRIX: emo.astype(np.float32)}
 
 
 def train_tokenizer(vocab_size: int) -> bytes:

@@ -10,8 +10,9 @@ folder that answers offline). Every tensor is ours:
   w2v-bert and semantic codec (the semantic part's; the codec's quantizer is also the s2mel part's, seeded to be
   the same tensors), CAMPPlus and BigVGAN (`PARTS_OF`); so the layout holds exactly the embedded default's
   weights, and `--checkpoints` reads them back digest for digest (reference_hooks/official_reader.py);
-- what no part computes is drawn by our generator keyed by name (`weights.generate`): feat1.pt and feat2.pt
-  (the emotion-vector mode's matrices) and the Qwen emotion model's stand-in.
+  feat1.pt and feat2.pt are the GPT part's emotion-vector matrices;
+- what no part computes is drawn by our generator keyed by name (`weights.generate`): the Qwen emotion model's
+  stand-in.
 The folder is cached in the user's cache, keyed by everything that decides its bytes, and is made again
 byte for byte from the seed (torch files are saved through memory, so no temporary name enters them).
 """
@@ -43,7 +44,6 @@ MANIFEST = "manifest.json"
 #: embedding (S_ref, infer_v2.py:359) and vq2emb(codes) + gpt_layer(latent), 1024 wide too (:679-681)
 CLASS_CONFIG = TINY.with_(name="tiny-class", s2mel__lr_in_channels=1024)
 
-EMO_NUM = [3, 17, 2, 8, 4, 5, 10, 24]  # the official config's rows per emotion of feat1/feat2
 FILES = {"gpt_checkpoint": "gpt.pth", "s2mel_checkpoint": "s2mel.pth", "w2v_stat": "wav2vec2bert_stats.pt",
          "emo_matrix": "feat2.pt", "spk_matrix": "feat1.pt", "qwen_emo_path": "qwen0.6bemo4-merge/"}
 
@@ -109,9 +109,8 @@ def config_dict(config: PipelineConfig) -> dict:
     }
     gpt = gpt_weights.upstream_kwargs(config.gpt)  # the GPT part's UnifiedVoice arguments (infer_v2.py:136)
     return {"dataset": {"bpe_model": "bpe.model"}, "gpt": gpt, "semantic_codec": config.semantic.codec_config(),
-            "s2mel": s2mel,
-            **FILES, "emo_num": EMO_NUM, "vocoder": {"type": "bigvgan", "name": "nvidia/bigvgan_v2_22khz_80band_256x"},
-            "version": 2.0}
+            "s2mel": s2mel, **FILES, "emo_num": list(config.gpt.emo_num),
+            "vocoder": {"type": "bigvgan", "name": "nvidia/bigvgan_v2_22khz_80band_256x"}, "version": 2.0}
 
 
 def module_weights(build, prefix: str, seed: int, config: PipelineConfig | None) -> dict[str, np.ndarray]:
@@ -158,20 +157,19 @@ def gpt_checkpoint(cfg, config: PipelineConfig, seed: int) -> tuple[bytes, bytes
     with torch.device("meta"):
         state = unified_voice(**cfg.gpt, use_accel=False).state_dict()
     ours = driver.seeded_weights(config, "gpt", seed)
-    wrong = sorted(set(state) ^ (set(ours) - {gpt_weights.TOKENIZER}))
+    wrong = sorted(set(state) ^ (set(ours) - set(gpt_weights.NOT_IN_GPT_PTH)))
     wrong += [k for k in state if k in ours and tuple(ours[k].shape) != tuple(state[k].shape)]
     if wrong:
         raise ValueError(f"gpt: our weights do not fit the UnifiedVoice the class builds: {wrong[:4]}")
     return torch_bytes(as_torch({k: ours[k] for k in state})), gpt_weights.tokenizer_bytes(ours)
 
 
-def matrices(seed: int) -> dict[str, bytes]:
-    """feat1.pt (speaker styles, rows x 192) and feat2.pt (emotion vectors, rows x 1280), split by emo_num
-    (infer_v2.py:231-240); the emotion rows at rms 0.5, the size of the emotion vector they are added to."""
-    rows = sum(EMO_NUM)
-    drawn = generate({"spk_matrix": (rows, 192), "emo_matrix": (rows, 1280)}, seed)
-    emo = drawn["emo_matrix"] * np.float32(0.5 * np.sqrt(1280))
-    return {"feat1.pt": torch_bytes(torch.from_numpy(drawn["spk_matrix"])), "feat2.pt": torch_bytes(torch.from_numpy(emo))}
+def matrices(config: PipelineConfig, seed: int) -> dict[str, bytes]:
+    """feat1.pt (speaker styles, rows x 192) and feat2.pt (emotion vectors, rows x model_dim), split by emo_num
+    (infer_v2.py:231-240): the GPT part's own matrices."""
+    ours = driver.seeded_weights(config, "gpt", seed)
+    return {FILES["spk_matrix"]: torch_bytes(torch.from_numpy(np.array(ours[gpt_weights.SPK_MATRIX], order="C"))),
+            FILES["emo_matrix"]: torch_bytes(torch.from_numpy(np.array(ours[gpt_weights.EMO_MATRIX], order="C")))}
 
 
 def w2v_stats(config: PipelineConfig, seed: int) -> bytes:
@@ -231,7 +229,7 @@ def write(layout: Layout, config: PipelineConfig, seed: int) -> None:
     write_bytes(model / "bpe.model", bpe)
     write_bytes(model / FILES["s2mel_checkpoint"], s2mel_checkpoint(cfg, config, seed))
     write_bytes(model / FILES["gpt_checkpoint"], gpt)
-    for name, data in matrices(seed).items():
+    for name, data in matrices(config, seed).items():
         write_bytes(model / name, data)
     write_bytes(model / FILES["w2v_stat"], w2v_stats(config, seed))
     qwen_standin.write(model / FILES["qwen_emo_path"], seed, write_bytes)

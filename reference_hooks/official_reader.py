@@ -8,7 +8,8 @@ Each file becomes a part's weights under the names the part's checkpoint uses (d
 - style: funasr/campplus `campplus_cn_common.bin` -> `campplus.*`;
 - semantic: facebook/w2v-bert-2.0 `model.safetensors` -> `semantic.model.*`, amphion/MaskGCT
   `semantic_codec/model.safetensors` -> `semantic.codec.*`, the statistics -> `semantic.stats.mean|var`;
-- gpt: gpt.pth (a state dict, or one under "model" as utils/checkpoint.py:23 takes it) and bpe.model;
+- gpt: gpt.pth (a state dict, or one under "model" as utils/checkpoint.py:23 takes it), bpe.model, and the
+  emotion-vector matrices feat1.pt (`spk_matrix`) and feat2.pt (`emo_matrix`);
 - s2mel: s2mel.pth's `length_regulator` and `gpt_layer`, and the codec's quantizer -> `semantic_codec.quantizer.*`
   (one codec serves both parts upstream, infer_v2.py:359 and :679);
 - cfm: s2mel.pth's `cfm`; vocoder: the BigVGAN repository's `bigvgan_generator.pt`.
@@ -137,6 +138,7 @@ def matching_config(cfg: dict, w2v: dict, bigvgan: dict, known: dict[str, Pipeli
         written = config_dict(config)
         found = next((f for f in (_differs(written[s], cfg.get(s), f"config.yaml {s}") for s in ARCH_SECTIONS) if f),
                      None)
+        found = found or _differs(list(config.gpt.emo_num), cfg.get("emo_num"), "config.yaml emo_num")
         found = found or _differs(config.semantic.w2v_config(), w2v, "w2v-bert config.json")
         found = found or _differs(config.vocoder.upstream_h(), bigvgan, "BigVGAN config.json")
         if found is None:
@@ -177,6 +179,11 @@ def read(folder: Path, hf_cache: Path | None, known: dict[str, PipelineConfig]
     input_file(bpe, "--checkpoints")
     gpt = {k: as_array(v) for k, v in gpt_state.items()}
     gpt[gpt_weights.TOKENIZER] = np.frombuffer(bpe.read_bytes(), dtype=np.uint8).copy()
+    for name in (gpt_weights.SPK_MATRIX, gpt_weights.EMO_MATRIX):  # feat1.pt, feat2.pt (infer_v2.py:231-240)
+        matrix = _torch_file(folder / str(cfg.get(name, FILES[name])))
+        if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2:
+            raise UserError(f"{folder / str(cfg.get(name, FILES[name]))}: not the {name} (a 2-D tensor)")
+        gpt[name] = as_array(matrix)
     s2mel_cfm = load_s2mel_pth(folder / str(cfg.get("s2mel_checkpoint", FILES["s2mel_checkpoint"])))
     codec = _safetensors(hub.file(*CODEC))
     stats = _torch_file(folder / str(cfg.get("w2v_stat", FILES["w2v_stat"])))

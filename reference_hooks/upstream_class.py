@@ -103,18 +103,20 @@ def build(layout: Layout, language: str = "en"):
 
 
 def infer(tts, speaker: Path, text: str, max_mel_tokens: int, seed: int, max_text_tokens_per_segment: int = 120,
-          emo: Path | None = None, emo_alpha: float = 1.0):
+          emo: Path | None = None, emo_alpha: float = 1.0, emo_vector: tuple[float, ...] = (), use_random: bool = False):
     """One plain `infer(..., output_path=None)` from empty caches, every generator seeded as a user would:
     returns the class's own `(22050, int16 array [N, 1])`. `max_text_tokens_per_segment` (the class's default
     120) decides how the text is cut into segments (utils/front.py:613-621); `emo` is its emo_audio_prompt (None:
-    the speaker's, alpha then 1.0 whatever is given, infer_v2.py:521-525)."""
+    the speaker's, alpha then 1.0 whatever is given, infer_v2.py:521-525); `emo_vector` (() for None) and
+    `use_random` its emotion-vector mode (:497-541)."""
     tts._init_cache()  # the class's own reset (infer_v2.py:254): the speaker conditioning is computed again
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     return tts.infer(spk_audio_prompt=str(speaker), text=text, output_path=None, max_mel_tokens=max_mel_tokens,
                      max_text_tokens_per_segment=max_text_tokens_per_segment,
-                     emo_audio_prompt=None if emo is None else str(emo), emo_alpha=emo_alpha)
+                     emo_audio_prompt=None if emo is None else str(emo), emo_alpha=emo_alpha,
+                     emo_vector=list(emo_vector) if emo_vector else None, use_random=use_random)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def test_fault_is_found_where_it_lives(fault, detail):
     from harness.commands import models
     from harness.configs import TINY
 
-    cfg = TINY.with_(steps=3)
+    cfg = TINY.with_(steps=3, **dict(fault.config))  # e.g. the emotion-vector mode
     # only the fault's part is replayed, fed the reference's boundary stages: the earlier parts are upstream's
     # own values there, so the part's first divergence is the fault's (the whole chain is test_parity_tiny's)
     speaker = ROOT / "fixtures" / fault.recording if fault.recording else None  # e.g. an odd feature frame count

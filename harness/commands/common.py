@@ -43,9 +43,15 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
                         "fixtures/speaker.wav)")
     g.add_argument("--emo-wav", type=Path, default=None, metavar="WAV",
                    help="an emotion recording (upstream's emo_audio_prompt; default: the speaker recording, as upstream)")
+    g.add_argument("--emo-vector", type=emotion_weights, default=None, metavar="W,W,W,W,W,W,W,W",
+                   help="upstream's emo_vector: a weight per emotion (happy, angry, sad, afraid, disgusted, melancholic, "
+                        "surprised, calm), mixing rows of the emotion matrix (feat2.pt) into the GPT's conditioning")
+    g.add_argument("--emo-random", action="store_true",
+                   help="with --emo-vector: upstream's use_random, each emotion's row drawn (recorded, then replayed) "
+                        "instead of the one nearest the speaker's style")
     g.add_argument("--emo-alpha", type=float, default=None, metavar="A",
-                   help="how much of the emotion recording's condition the GPT mixes in (upstream's emo_alpha, default "
-                        "1.0); only with --emo-wav: without one upstream always uses 1.0")
+                   help="upstream's emo_alpha (default 1.0): with --emo-wav how much of its condition the GPT mixes in; "
+                        "with --emo-vector the scale of the weights; without either upstream always uses 1.0")
     g.add_argument("--steps", type=int, default=None, help="ODE steps (default: the config's, 25)")
     g.add_argument("--detail", default="default", type=detail_level, metavar="LEVEL",
                    help="internals to capture: boundary (boundary stages only), default (internals of the first and "
@@ -65,6 +71,17 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-tokens", type=int, default=None, metavar="N",
                    help="the cap on the GPT's generated codes per segment (default: the config's, 16 on tiny); random "
                         "weights never draw the stop code, so each segment then generates exactly N")
+
+
+def emotion_weights(text: str) -> tuple[float, ...]:
+    """--emo-vector's comma-separated weights, each a finite number between -1000 and 1000."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers, e.g. 0.3,0,0,0,0,0,0,0.2") from None
+    if not all(v == v and abs(v) <= 1e3 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every weight must be a number between -1000 and 1000")
+    return values
 
 
 def _existing(value: Path, flag: str) -> Path:
@@ -98,10 +115,20 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
             raise UserError(f"--max-tokens must be between 1 and {cfg.gpt.max_mel_tokens} (the GPT's mel positions on "
                             f"the {cfg.name} config)")
         cfg = cfg.with_(gpt__max_tokens=args.max_tokens)
+    if args.emo_vector is not None:
+        if args.emo_wav is not None:
+            raise UserError("--emo-vector and --emo-wav: upstream drops the emotion recording when a vector is given "
+                            "(infer_v2.py:497-500); give one of them")
+        if len(args.emo_vector) != len(cfg.gpt.emo_num):
+            raise UserError(f"--emo-vector has {len(args.emo_vector)} weights; the {cfg.name} config has "
+                            f"{len(cfg.gpt.emo_num)} emotions (emo_num)")
+        cfg = cfg.with_(gpt__emo_vector=tuple(args.emo_vector), gpt__emo_random=bool(args.emo_random))
+    elif args.emo_random:
+        raise UserError("--emo-random draws the rows of an emotion vector: give --emo-vector too")
     if args.emo_alpha is not None:
-        if args.emo_wav is None:
-            raise UserError("--emo-alpha mixes in an emotion recording: give --emo-wav too (without one upstream uses "
-                            "alpha 1.0, infer_v2.py:521-525)")
+        if args.emo_wav is None and args.emo_vector is None:
+            raise UserError("--emo-alpha mixes in an emotion recording or scales an emotion vector: give --emo-wav or "
+                            "--emo-vector too (without either upstream uses alpha 1.0, infer_v2.py:521-525)")
         if not (args.emo_alpha == args.emo_alpha and abs(args.emo_alpha) <= 1e3):
             raise UserError("--emo-alpha must be a number between -1000 and 1000")
         cfg = cfg.with_(gpt__emo_alpha=float(args.emo_alpha))
@@ -155,6 +182,9 @@ def run_suffix(args: argparse.Namespace) -> str:
         name += "-text" + hashlib.sha256(args.text.encode("utf-8")).hexdigest()[:8]
     if args.emo_wav is not None:
         name += f"-emo_{Path(args.emo_wav).stem}"
+    if args.emo_vector is not None:
+        name += "-emovec" + hashlib.sha256(repr(args.emo_vector).encode()).hexdigest()[:8]
+        name += "-random" if args.emo_random else ""
     if args.emo_alpha is not None:
         name += f"-alpha{args.emo_alpha:g}"
     return name

@@ -89,9 +89,12 @@ def reproduce(args: argparse.Namespace) -> str:
         speaker = None if Path(args.speaker).resolve() == FIXTURE_SPEAKER else args.speaker
         for flag, value in (("--checkpoints", args.checkpoints), ("--hf-cache", args.hf_cache),
                             ("--reference-src", args.reference_src),
-                            ("--speaker", speaker), ("--emo-wav", args.emo_wav), ("--emo-alpha", args.emo_alpha)):
+                            ("--speaker", speaker), ("--emo-wav", args.emo_wav), ("--emo-alpha", args.emo_alpha),
+                            ("--emo-vector", args.emo_vector and ",".join(f"{w:g}" for w in args.emo_vector))):
             if value is not None:
                 words += [flag, str(value)]
+        if args.emo_random:
+            words += ["--emo-random"]
         if args.text != DEFAULT_TEXT:
             words += ["--text", args.text]
         for f in args.fault:

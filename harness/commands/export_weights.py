@@ -97,16 +97,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _official(args: argparse.Namespace, prov: dict, ckpt: dict) -> int:
-    """The trace's seeded weights in the official layout: the layout of its config and seed (written once into the
-    user's cache by reference_hooks/official_layout.py, the same writer the class check runs on), copied file by
-    file, then read back as `--checkpoints` reads it and refused unless it has the trace's digest."""
+    """The trace's seeded weights in the official layout (models.export_official), reported with what it read back."""
     from harness.commands import models
     from harness.configs import PipelineConfig
-    from harness.files import atomic, same_file
-    from reference_hooks import official_layout
+    from harness.files import same_file
 
     trace = args.trace.resolve()
-    for inner in ("model", "hf_home", official_layout.MANIFEST):  # before the layout is written (a minute, 1 GB)
+    for inner in ("model", "hf_home", "manifest.json"):  # before the layout is written (a minute, 1 GB)
         where = (args.output / inner).resolve()
         if same_file(trace, where) or where in trace.parents:
             raise UserError(f"--output {args.output}: {inner} would overwrite or hold the trace {args.trace}; "
@@ -114,20 +111,12 @@ def _official(args: argparse.Namespace, prov: dict, ckpt: dict) -> int:
     config_json, seed = prov.get("config_json"), prov.get("seed")
     if not isinstance(config_json, dict) or not isinstance(seed, int):
         raise UserError(f"{args.trace}: its provenance names no config and seed; capture it again")
-    config = PipelineConfig.from_dict(config_json)
-    cached = official_layout.ensure(config, seed, log=lambda msg: print(msg, flush=True))
-    for rel in cached.manifest()["files"]:
-        with atomic(args.output / rel) as tmp:
-            tmp.write_bytes((cached.root / rel).read_bytes())
-    with atomic(args.output / official_layout.MANIFEST) as tmp:
-        tmp.write_bytes((cached.root / official_layout.MANIFEST).read_bytes())
-    out = official_layout.Layout(args.output)
-    _, record = models.real_weights(out.model_dir, out.hf_home / "hub")
+    record, model_dir, hub = models.export_official(PipelineConfig.from_dict(config_json), seed, args.output)
     if record["digest"] != ckpt.get("digest"):
         raise RuntimeError(f"the official layout of {args.trace} holds other weights (digest {record['digest']}, "
                            f"the trace's {ckpt.get('digest')})")
     counts = ", ".join(f"{part} {n}" for part, n in record["tensors"].items())
     print(f"the weights of {args.trace} in the official layout -> {args.output}/ (tensors: {counts}; digest "
           f"{record['digest']}, the trace's)")
-    print(f"  harness compare --checkpoints {out.model_dir} --hf-cache {out.hf_home / 'hub'}")
+    print(f"  harness compare --checkpoints {model_dir} --hf-cache {hub}")
     return 0

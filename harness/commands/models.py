@@ -27,7 +27,7 @@ from harness.configs import CONFIGS, PipelineConfig
 from harness.console import progress
 from harness.detail import for_config
 from harness.errors import UserError
-from harness.files import publish
+from harness.files import atomic, publish
 from harness.stages.inputs import DEFAULT_TEXT
 from harness.trace import Trace
 
@@ -156,6 +156,21 @@ def real_weights(checkpoints: Path, hf_cache: Path | None = None) -> tuple[dict,
 
         out["style"] = load_campplus_bin(folder / "campplus_cn_common.bin")
     return out, {"kind": "real", "path": str(checkpoints), "digest": _digest(out)}
+
+
+def export_official(config: PipelineConfig, seed: int, out: Path) -> tuple[dict, Path, Path]:
+    """The seeded weights of a config and seed as IndexTTS2's official layout in `out`: the layout written once into
+    the user's cache (reference_hooks/official_layout.py, the writer the class check runs the class on), copied file
+    by file, then read back as `--checkpoints` reads it. Returns (that record, model_dir, the hub cache)."""
+    from reference_hooks import official_layout
+
+    cached = official_layout.ensure(config, seed, log=progress)
+    for rel in [*cached.manifest()["files"], official_layout.MANIFEST]:
+        with atomic(Path(out) / rel) as tmp:
+            tmp.write_bytes((cached.root / rel).read_bytes())
+    layout = official_layout.Layout(Path(out))
+    _, record = real_weights(layout.model_dir, layout.hf_home / "hub")
+    return record, layout.model_dir, layout.hf_home / "hub"
 
 
 def checkpoint_files(checkpoints: Path | None) -> dict[str, Path]:

@@ -28,7 +28,7 @@ class GptConfig(PartConfig):
     """config.yaml's `gpt` section, the embedded tokenizer's size, and infer_v2's generation settings."""
 
     RUN_FIELDS = ("top_p", "top_k", "temperature", "num_beams", "repetition_penalty", "length_penalty", "max_tokens",
-                  "max_text_tokens_per_segment", "max_segments", "emo_alpha")
+                  "max_text_tokens_per_segment", "max_segments", "emo_alpha", "emo_vector", "emo_random")
 
     model_dim: int = 1280
     layers: int = 24
@@ -51,6 +51,9 @@ class GptConfig(PartConfig):
     emo_blocks: int = 4
     perceiver_mult: int = 2
     tokenizer_vocab: int = 256  # the embedded sentencepiece model, trained in memory (not upstream's bpe.model)
+    # config.yaml's emo_num: the rows of feat1.pt / feat2.pt per emotion (happy, angry, sad, afraid, disgusted,
+    # melancholic, surprised, calm), the emotion-vector mode's matrices (infer_v2.py:231-240)
+    emo_num: tuple[int, ...] = (3, 17, 2, 8, 4, 5, 10, 24)
     # infer_v2.py:563-570 defaults, and the cap on generated tokens (upstream's max_mel_tokens, 1500)
     top_p: float = 0.8
     top_k: int = 30
@@ -62,9 +65,30 @@ class GptConfig(PartConfig):
     max_text_tokens_per_segment: int = 120
     max_segments: int = 4  # our budget: each segment runs the GPT, the length regulator and the CFM
     emo_alpha: float = 1.0  # infer_v2.py:521-525: forced to 1.0 whenever the emotion reference is the speaker
+    # infer's emo_vector (one weight per emotion; () = off) and use_random (its rows drawn, not the nearest to the
+    # speaker's style): infer_v2.py:497-541, the user's alpha then scaling the weights (:509-515)
+    emo_vector: tuple[float, ...] = ()
+    emo_random: bool = False
 
+    @property
+    def emo_vector_weights(self) -> list[float]:
+        """infer_v2.py:509-515: the weights scaled by alpha clamped to [0, 1] and truncated to 4 decimals, in
+        Python floats (torch.tensor makes them float32 after, :531)."""
+        scale = max(0.0, min(1.0, self.emo_alpha))
+        return list(self.emo_vector) if scale == 1.0 else [int(x * scale * 10000) / 10000 for x in self.emo_vector]
+
+    @property
+    def merge_alpha(self) -> float:
+        """What merge_emovec mixes with: 1.0 in the emotion-vector mode (emo_audio_prompt is dropped, :497-500,
+        so :521-525 force 1.0), the user's alpha otherwise."""
+        return 1.0 if self.emo_vector else self.emo_alpha
 
 SEG = "gpt/seg_{seg}"
+EMO_VECTOR = "gpt/emo_vector"
+#: the run the emotion-vector faults need: weights whose scaling by alpha 0.6 truncates differently from rounding
+#: (0.29 x 0.6 x 10000 = 1739.99...), and few tokens (the mode acts before the first)
+_EMO_VECTOR_RUN = (("gpt__emo_vector", (0.29, 0.0, 0.2, 0.0, 0.0, 0.1, 0.0, 0.15)), ("gpt__emo_alpha", 0.6),
+                   ("gpt__max_tokens", 2))
 TOKEN = SEG + "/token_{token}"
 _CONDITIONING = "gpt/conditioning"
 
@@ -110,6 +134,14 @@ STAGES = (
     *_emotion("gpt/emo", "emotion features"),
     *_emotion("gpt/emo_base", "speaker features (merge_emovec's base)"),
     StageSpec("gpt/emovec", "B C", group=_CONDITIONING, doc="merge_emovec: base + alpha (emo - base)"),
+    StageSpec(EMO_VECTOR + "/random_rows", "B C", kind=EXACT, group=EMO_VECTOR, draw=True,
+              doc="INPUT: use_random's row per emotion, random.randint(0, n - 1) (infer_v2.py:533)"),
+    StageSpec(EMO_VECTOR + "/rows", "B C", kind=EXACT, group=EMO_VECTOR,
+              doc="the row of each emotion's block of emo_matrix: the drawn one, or the spk_matrix row most "
+                  "cosine-similar to the speaker's style (find_most_similar_cosine, :535)"),
+    StageSpec(EMO_VECTOR + "/emovec", "B C", group=EMO_VECTOR,
+              doc="what the GPT is conditioned on in the emotion-vector mode: sum(w x emo_matrix rows) + "
+                  "(1 - sum(w)) merge_emovec (:537-541, :606-607; w scaled by alpha, :509-515)"),
     *_encoder("gpt/cond", "speaker features"),
     StageSpec("gpt/cond/latent", "B T C", group=_CONDITIONING, doc="get_conditioning: 32 speaker latents (RMSNorm)"),
     StageSpec(SEG + "/conds", "B T C", group=SEG + "/prompt",
@@ -162,6 +194,16 @@ FAULTS = (
     FaultSpec("gpt.beams.no_beam_scores",
               "candidates drawn from softmax(scores) without the running beam scores added", f"{_T0}/candidates",
               "exact"),
+    FaultSpec("gpt.emotion_vector.no_speaker_share",
+              "the emotion vector's rows added to merge_emovec's output at full weight; upstream scales that output by "
+              "1 - sum(weights) (infer_v2.py:606-607)", EMO_VECTOR + "/emovec", "difference_is_stage", config=_EMO_VECTOR_RUN),
+    FaultSpec("gpt.emotion_vector.first_row",
+              "the first row of every emotion's block taken; upstream takes the spk_matrix row nearest the speaker's "
+              "style by cosine (find_most_similar_cosine, infer_v2.py:535)", EMO_VECTOR + "/rows", "exact",
+              config=_EMO_VECTOR_RUN),
+    FaultSpec("gpt.emotion_vector.weights_rounded",
+              "the weights scaled by alpha and rounded to 4 decimals; upstream truncates, int(w x alpha x 10000) / "
+              "10000 (infer_v2.py:515)", EMO_VECTOR + "/emovec", "", config=_EMO_VECTOR_RUN),
     FaultSpec("gpt.text.no_upper", "the text handed to sentencepiece as typed, without tokenize_by_CJK_char's "
               "upper-casing", "gpt/text_ids", ""),
     FaultSpec("gpt.sampler.penalty_skips_prompt",
@@ -179,7 +221,7 @@ PART = Part(
     name="gpt",
     doc="text ids, speaker and emotion conditioning, beam-sampled codes (draws recorded and replayed), the latent",
     stages=STAGES,
-    consumes=("inputs/text", "semantic/spk_cond", "semantic/emo/cond"),
+    consumes=("inputs/text", "semantic/spk_cond", "semantic/emo/cond", "style/style"),
     produces=(SEG + "/codes", SEG + "/latent/out"),
     config=GptConfig,
     faults=FAULTS,

@@ -92,6 +92,8 @@ class FaultSpec:
     stage: str  # the stage label where it must show first (the expected first divergence)
     hint: str = ""  # the hint kind expected on that stage, or "" where no known pattern fits
     recording: str = ""  # a recording in fixtures/ the fault needs to show (e.g. an odd frame count); "" the default
+    #: config changes the fault needs to show, as `PipelineConfig.with_` takes them (e.g. the emotion-vector mode)
+    config: tuple[tuple[str, object], ...] = ()
 
     @property
     def part(self) -> str:

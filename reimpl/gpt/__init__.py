@@ -1,13 +1,15 @@
 """Our GPT part: text ids, the emotion vector and speaker latents, per segment the codes (beam-search sampling
 replaying the recorded noise, or the reference's codes teacher-forced) and the latent. Declared in
 `harness/stages/gpt.py`; the modules: text (tokenizer and segments), conformer, perceiver, conditioning,
-gpt2 (the body, its KV cache and positions), sampler (the logits processors, the race), beams (the beam
-state), generate (the two decoding loops and the latent pass)."""
+emotion_vector (the emotion-vector mode's matrix rows), gpt2 (the body, its KV cache and positions), sampler
+(the logits processors, the race), beams (the beam state), generate (the two decoding loops and the latent
+pass)."""
 from __future__ import annotations
 
 import torch
 
 from harness.stages.gpt import GptConfig
+from reimpl.gpt import emotion_vector
 from reimpl.gpt.conditioning import conditioning_rows, generation_prompt, merged_emotion_vector, speaker_latents
 from reimpl.gpt.generate import cut_at_stop, generate_forced, generate_free, latent_pass
 from reimpl.gpt.text import load_sentencepiece, text_to_segment_ids
@@ -35,6 +37,7 @@ def _recorded_tokens(tap, at: str) -> tuple[torch.Tensor, list[int]] | None:
 
 
 def run(params: Params, config: GptConfig, given: dict[str, torch.Tensor], tap) -> dict[str, torch.Tensor]:
+    mix = emotion_vector.matrix_mix(params, config, given, tap) if config.emo_vector else None
     text = "".join(map(chr, given["inputs/text"].reshape(-1).tolist()))
     model = load_sentencepiece(params[TOKENIZER].numpy().tobytes())
     all_ids, segments = text_to_segment_ids(model, text, config.max_text_tokens_per_segment)
@@ -46,6 +49,8 @@ def run(params: Params, config: GptConfig, given: dict[str, torch.Tensor], tap) 
     with torch.inference_mode():
         spk, emo = given["semantic/spk_cond"].to(dtype), given["semantic/emo/cond"].to(dtype)
         emovec = merged_emotion_vector(params, config, spk, emo, tap)
+        if mix is not None:
+            emovec = emotion_vector.conditioned(*mix, emovec, tap)
         latents = speaker_latents(params, config, spk, tap)
         for k, ids in enumerate(segment_ids):
             at = f"gpt/seg_{k:02d}"

@@ -47,7 +47,7 @@ def emotion_vector(p: Params, cfg: GptConfig, features: torch.Tensor, tap, at: s
 def merged_emotion_vector(p: Params, cfg: GptConfig, spk: torch.Tensor, emo: torch.Tensor, tap) -> torch.Tensor:
     emo_vec = emotion_vector(p, cfg, emo, tap, "gpt/emo")
     base_vec = emotion_vector(p, cfg, spk, tap, "gpt/emo_base")
-    return tap("gpt/emovec", base_vec + cfg.emo_alpha * (emo_vec - base_vec))
+    return tap("gpt/emovec", base_vec + cfg.merge_alpha * (emo_vec - base_vec))
 
 
 def conditioning_rows(p: Params, latents: torch.Tensor, emovec: torch.Tensor) -> torch.Tensor:
