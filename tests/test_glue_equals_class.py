@@ -86,7 +86,7 @@ pytestmark = [pytest.mark.skipif(bool(MISSING), reason="the unmodified IndexTTS2
               pytest.mark.xdist_group("test_glue_equals_class")]
 
 
-RUNS = ("one_segment", "two_segments", "emotion_recording")  # reference_hooks/class_check.py RUNS
+RUNS = ("one_segment", "two_segments", "emotion_recording", "emotion_vector")  # reference_hooks/class_check.py RUNS
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +161,21 @@ def test_the_emotion_recording_reached_both_sides(result):
     assert emo["frontend/emo_wav_16k"].shape != plain["frontend/emo_wav_16k"].shape
     assert np.array_equal(theirs["frontend/emo_wav_16k"], emo["frontend/emo_wav_16k"])
     assert not np.array_equal(emo["gpt/emovec"], plain["gpt/emovec"])
+
+
+def test_the_emotion_vector_reached_both_sides(result):
+    """The emotion-vector run (emo_vector with use_random at alpha 0.6): the class's random.randint draws were
+    recorded and handed to our glue, both sides took those rows, and what the GPT is conditioned on is the matrix
+    rows' mix plus the merged vector's share, not the merged vector."""
+    meta, _ = result
+    run = meta["runs"]["emotion_vector"]
+    assert run["emo_random"] and run["emo_alpha"] == 0.6 and len(run["emo_vector"]) == 8
+    assert "gpt/emo_vector/random_rows" in run["given"]
+    theirs, ours = side(result, "emotion_vector", "class"), side(result, "emotion_vector", "glue")
+    for path in ("gpt/emo_vector/random_rows", "gpt/emo_vector/rows", "gpt/emo_vector/emovec"):
+        assert path in theirs and np.array_equal(theirs[path], ours[path]), path
+    assert np.array_equal(ours["gpt/emo_vector/rows"], ours["gpt/emo_vector/random_rows"])
+    assert not np.allclose(ours["gpt/emo_vector/emovec"], ours["gpt/emovec"])
 
 
 @pytest.mark.parametrize("name", RUNS)
