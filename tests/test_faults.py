@@ -25,14 +25,41 @@ def _compare(run, stage: str | None = None):
         return compare_traces(traces, stage=stage)
 
 
+def _in_a_loop(fault) -> bool:
+    """Whether the fault's stage lies inside an ODE step or a generated token: only there does the default detail
+    keep fewer internals than full (the first and last step and token, harness/detail.py); a stage outside them, and
+    every stage before it, is kept at both levels alike."""
+    from harness.configs import TINY
+
+    return re.search(r"/(step|token)_\d+/", stages.expected_stage(fault, TINY.with_(steps=3, **dict(fault.config))))\
+        is not None
+
+
 def _cases() -> list:
     """Every fault at the default detail; every fault of a part whose default detail keeps only some of its
-    internals (the CFM: first and last step; the GPT: first and last token) at full detail too, so that nothing
-    full detail finds is missed, or found at another stage, at the default detail (every other part's default
-    detail keeps all its internals)."""
+    internals (the CFM: first and last step; the GPT: first and last token) at full detail too where its stage lies
+    inside a step or a token, so that nothing full detail finds is missed, or found at another stage, at the default
+    detail (every other part's default detail keeps all its internals)."""
     partial = {"cfm", "gpt"}
     return [pytest.param(f, d, id=f"{f.name}-{d}") for f in stages.FAULTS
-            for d in (("default", "full") if f.part in partial else ("default",))]
+            for d in (("default", "full") if f.part in partial and _in_a_loop(f) else ("default",))]
+
+
+def test_the_default_detail_drops_only_internals_inside_a_step_or_a_token():
+    """What lets a fault outside the loops run at the default detail alone: every stage without a step or token
+    number is kept there as at full detail (the rule `_cases` relies on)."""
+    from harness.configs import TINY
+    from harness.detail import for_config
+
+    default = for_config("default", TINY.with_(steps=3))
+    checked = 0
+    for spec in (spec for part in stages.PARTS for spec in part.stages):
+        if "{step}" not in spec.template and "{token}" not in spec.template:
+            path = re.sub(r"\{(\w+)\}", "00", spec.template)
+            assert stages.find_spec(path) is spec, path
+            checked += 1
+            assert default.wants(path), path
+    assert checked > 100
 
 
 @pytest.mark.parametrize(("fault", "detail"), _cases())
