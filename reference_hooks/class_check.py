@@ -138,7 +138,9 @@ ATTACHED = (
              lambda hooks, tts, rec, config: style.attach(hooks, tts.campplus_model, rec, import_module("infer_v2"))),
     Attached("gpt", "tokenizer.tokenize/split_segments (:545-552, after its NeMo normaliser, checked to leave the "
              "text as it is), gpt: merge_emovec (:598), inference_speech with every multinomial draw (:606-624), "
-             "its conformers, perceivers and GPT-2 blocks, the latent pass (:654-668)",
+             "its conformers, perceivers and GPT-2 blocks, the latent pass (:654-668); with an emotion vector, "
+             "random.randint and find_most_similar_cosine in infer_v2's namespace (:533, :535) and the emo_vec "
+             "inference_speech is given (:606-607)",
              lambda hooks, tts, rec, config: gpt.attach(hooks, tts.gpt, tts.tokenizer, rec, config.gpt)),
     Attached("s2mel", 's2mel.models["gpt_layer"] (:678), semantic_codec.quantizer.vq2emb (:679), '
              's2mel.models["length_regulator"] (:368-370 prompt, :684-686 each segment, its input S_infer :681)',

@@ -7,9 +7,11 @@ official checkpoint layout written from our seeded weights (reference_hooks/offi
 official_hub.py, cached in the user cache: the GPT's UnifiedVoice and tokenizer, CAMPPlus, the length regulator,
 gpt_layer, the codec's quantizer, the CFM and BigVGAN are the very weights our capture uses, read back from the
 class's own modules after it loaded them) and on the bundled speaker recording with a short text and a small
-`max_mel_tokens`, once as one text segment, once cut into two (so the 200 ms join runs), and once as one segment
+`max_mel_tokens`, once as one text segment, once cut into two (so the 200 ms join runs), once as one segment
 with an emotion recording (`emo_audio_prompt`, fixtures/speaker_odd.wav) at `emo_alpha` 0.6 (so the emotion path
-loads another file and merge_emovec mixes at that alpha):
+loads another file and merge_emovec mixes at that alpha), and once with an emotion vector (`emo_vector`,
+`use_random`, alpha 0.6: the weights scaled, rows of feat2.pt drawn by the class's `random.randint`, recorded as the
+GPT's draws are and handed to our glue, and mixed into what the GPT is conditioned on):
 1. our parts' own hook installers are attached to the class's own objects (its modules, its methods, and the
    functions infer_v2's module calls by name, patched in that namespace and restored afterwards), and one
    `infer(..., output_path=None)` records every stage of those parts into memory (and what the class computes at
