@@ -31,7 +31,7 @@ import yaml
 
 from harness.configs import PipelineConfig
 from harness.errors import UserError
-from harness.files import input_file
+from harness.files import input_file, read_text
 from reference_hooks import gpt_weights
 from reference_hooks.official_layout import FILES, config_dict
 from reference_hooks.vocoder import load_generator_pt
@@ -73,9 +73,9 @@ def _safetensors(path: Path) -> dict[str, np.ndarray]:
 
 
 def _yaml(path: Path) -> dict:
-    input_file(path, "--checkpoints")
+    text = read_text(path, "--checkpoints")  # a regular file of a bounded size (MAX_TEXT_BYTES), read whole
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not a readable YAML file ({str(exc).splitlines()[0][:160]})") from None
     if not isinstance(data, dict):
@@ -84,9 +84,9 @@ def _yaml(path: Path) -> dict:
 
 
 def _json(path: Path) -> dict:
-    input_file(path, "--checkpoints")
+    text = read_text(path, "--checkpoints")
     try:
-        return json.loads(path.read_text())
+        return json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not a readable JSON file ({exc})") from None
 

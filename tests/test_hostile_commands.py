@@ -52,6 +52,14 @@ def _fifo_checkpoints(f):
     return folder
 
 
+def _official_config(f, text: bytes):
+    """A folder in the official layout's shape whose config.yaml holds `text`."""
+    folder = f / "official"
+    folder.mkdir()
+    (folder / "config.yaml").write_bytes(text)
+    return folder
+
+
 def _export_into_link(f, ref):
     out = f / "out"
     out.mkdir()
@@ -121,6 +129,12 @@ CASES = [
          mem=TORCH_MEM_CAP),
     Case("capture-checkpoint-fifo", lambda f, r: ["capture", "--config", "full", "--checkpoints", _fifo_checkpoints(f)],
          2, ("is a FIFO",), mem=TORCH_MEM_CAP),
+    Case("capture-official-config-not-text", lambda f, r: ["capture", "--checkpoints", _official_config(f, b"\xff\x00")],
+         2, ("not UTF-8 text",)),
+    Case("capture-official-config-a-list", lambda f, r: ["capture", "--checkpoints", _official_config(f, b"- a\n- b\n")],
+         2, ("no mapping at the top",)),
+    Case("capture-official-config-too-large", lambda f, r: ["capture", "--checkpoints",
+                                                            _official_config(f, b"#" * (17 << 20))], 2, ("MAX_TEXT_BYTES",)),
     # the command line itself
     Case("no-command", lambda f, r: [], 2, ("required",)),
     Case("unknown-command", lambda f, r: ["comapre"], 2, ("invalid choice",)),
