@@ -121,6 +121,13 @@ def read_text(path: str | Path, what: str) -> str:
         raise UserError(f"{what} {path}: cannot be read ({exc.strerror})") from None
 
 
+def folder_files(folder: Path | None, what: str) -> dict[str, Path]:
+    """The files directly in an input folder, named for refuse_overlap (an output must be none of them)."""
+    if folder is None or not Path(folder).is_dir():
+        return {}
+    return {f"{what} file {p.name}": p for p in sorted(Path(folder).iterdir()) if p.is_file()}
+
+
 def same_file(a: Path, b: Path) -> bool:
     """True when two paths reach the same file (through a symlink, a hard link or `..`)."""
     try:

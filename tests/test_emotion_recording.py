@@ -50,7 +50,7 @@ def test_an_emotion_recording_is_compared_through_the_whole_pipeline(tmp_path):
 
 def test_emotion_options_refused_in_one_line(tmp_path):
     """--emo-alpha without an emotion recording (upstream would ignore it), and a missing --emo-wav."""
-    for args, says in ((("--emo-alpha", "0.5"), "give --emo-wav too"),
+    for args, says in ((("--emo-alpha", "0.5"), "give --emo-wav or --emo-vector too"),
                        (("--emo-wav", tmp_path / "none.wav"), "--emo-wav")):
         proc = harness("capture", "--steps", "1", "--no-floors", "-o", tmp_path / "t.h5", *args)
         assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -48,14 +48,14 @@ def default_output(args: argparse.Namespace, cfg) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from harness.commands import models
-    from harness.files import refuse_overlap
+    from harness.files import folder_files, refuse_overlap
 
     cfg = config_from(args)
     if args.precision_floors and (args.no_floors or args.dtype == "float64"):
         raise UserError("--precision-floors are measured against the float64 run of the floors: drop --no-floors "
                         "and --dtype float64")
     out = args.output or default_output(args, cfg)
-    refuse_overlap({"--output": out}, models.checkpoint_files(args.checkpoints))  # before the run, not after it
+    refuse_overlap({"--output": out}, folder_files(args.checkpoints, "--checkpoints"))  # before the run, not after it
     speaker, emo = speaker_from(args), emo_from(args)
     refuse_overlap({"--output": out}, {"--speaker": speaker, "--emo-wav": emo})
     models.check_speaker(cfg, speaker, args.reference_src)

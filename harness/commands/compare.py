@@ -130,7 +130,7 @@ def _outputs(args: argparse.Namespace, name: str) -> dict[str, Path | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.files import refuse_overlap
+    from harness.files import folder_files, refuse_overlap
 
     stages.selector(args.stage)  # an unknown stage is bad input before anything runs
     tols = tolerance.load(args.tolerances)
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         speaker, emo = speaker_from(args), emo_from(args)
         outputs = _outputs(args, _name(args, cfg))
         refuse_overlap(outputs, {"--tolerances": args.tolerances, "--speaker": speaker, "--emo-wav": emo,
-                                 **models.checkpoint_files(args.checkpoints)})
+                                 **folder_files(args.checkpoints, "--checkpoints")})
         paths = models.ensure(cfg, seed=args.seed, checkpoints=args.checkpoints, reference_src=args.reference_src,
                               faults=tuple(args.fault), detail=args.detail, speaker=speaker,
                               text=args.text, emo=emo, hf_cache=args.hf_cache).roles()

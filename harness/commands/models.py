@@ -123,39 +123,11 @@ def _loaded(path: Path) -> tuple[dict, str]:
 
 
 def real_weights(checkpoints: Path, hf_cache: Path | None = None) -> tuple[dict, dict]:
-    """Real weights from a checkpoint folder. In IndexTTS2's official layout (config.yaml there): every part, from
-    the folder and its Hugging Face cache (reference_hooks/official_reader.py), each part's names checked against
-    the matched config's modules. Otherwise the older, partial kind: s2mel's from `s2mel.safetensors` or
-    `s2mel.npz` (flat `<module>.<param>` names, read without unpickling), else upstream's `s2mel.pth` through torch
-    with `weights_only=True`; the vocoder from `bigvgan_generator.pt` (the hub's file, `weights_only=True`) and
-    CAMPPlus from `campplus_cn_common.bin` (infer_v2.py:203 downloads it from funasr/campplus) where the folder
-    holds them. Parts such a folder lacks are seeded by `weights_for`, and the record lists them."""
-    folder = Path(checkpoints)
-    from reference_hooks import official_reader
+    """Real weights from a checkpoint folder, official or partial (reference_hooks/checkpoint_folder.py)."""
+    from reference_hooks import checkpoint_folder
 
-    if official_reader.is_official(folder):
-        from reference_hooks.driver import weight_names
-
-        config, out, record = official_reader.read(folder, hf_cache, CONFIGS)
-        official_reader.check_names(config, out, weight_names)
-        return out, {**record, "digest": _digest(out)}
-    for name in ("s2mel.safetensors", "s2mel.npz"):
-        if (folder / name).is_file():
-            out = W.split_s2mel(W.load_flat(folder / name))
-            break
-    else:
-        from reference_hooks.weights import load_s2mel_pth
-
-        out = load_s2mel_pth(folder / "s2mel.pth")
-    if (folder / "bigvgan_generator.pt").is_file():
-        from reference_hooks.vocoder import load_generator_pt
-
-        out["vocoder"] = load_generator_pt(folder / "bigvgan_generator.pt")
-    if (folder / "campplus_cn_common.bin").is_file():
-        from reference_hooks.weights import load_campplus_bin
-
-        out["style"] = load_campplus_bin(folder / "campplus_cn_common.bin")
-    return out, {"kind": "real", "path": str(checkpoints), "digest": _digest(out)}
+    out, record = checkpoint_folder.read(Path(checkpoints), hf_cache, CONFIGS)
+    return out, {**record, "digest": _digest(out)}
 
 
 def export_official(config: PipelineConfig, seed: int, out: Path) -> tuple[dict, Path, Path]:
@@ -173,19 +145,11 @@ def export_official(config: PipelineConfig, seed: int, out: Path) -> tuple[dict,
     return record, layout.model_dir, layout.hf_home / "hub"
 
 
-def checkpoint_files(checkpoints: Path | None) -> dict[str, Path]:
-    """The files of a checkpoint folder, by a name for refuse_overlap (an output must be none of them)."""
-    if checkpoints is None or not Path(checkpoints).is_dir():
-        return {}
-    return {f"--checkpoints file {p.name}": p for p in sorted(Path(checkpoints).iterdir()) if p.is_file()}
-
-
 def checkpoint_config(checkpoints: Path, hf_cache: Path | None = None) -> PipelineConfig | None:
     """The embedded config an official layout's config files describe (None for a folder of the older kind)."""
-    from reference_hooks import official_reader
+    from reference_hooks import checkpoint_folder
 
-    return official_reader.layout_config(checkpoints, hf_cache, CONFIGS) if official_reader.is_official(checkpoints) \
-        else None
+    return checkpoint_folder.config_of(Path(checkpoints), hf_cache, CONFIGS)
 
 
 def _digest(weights: dict[str, dict]) -> str:

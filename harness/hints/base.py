@@ -96,12 +96,14 @@ def explained(case: Case, prediction: np.ndarray, mask: np.ndarray | None = None
     return max(0.0, 1.0 - float(np.sum(left * left)) / total)
 
 
-def hint(case: Case, kind: str, message: str, prediction: np.ndarray) -> Hint | None:
-    """A hint for a relation that predicts the candidate, with its evidence; None where it explains too little."""
-    share = explained(case, prediction)
+def hint(case: Case, kind: str, message: str, prediction: np.ndarray, mask: np.ndarray | None = None) -> Hint | None:
+    """A hint for a relation that predicts the candidate, with its evidence; None where it explains too little.
+    `mask`: the positions the relation predicts at all (a shift says nothing of the positions it vacates)."""
+    share = explained(case, prediction, mask)
     if share < NEAR:
         return None
-    return Hint(kind, f"{message} (explains {100 * share:.1f}% of the error)", rel(case.cand, prediction), share)
+    cand, pred = (case.cand, prediction) if mask is None else (case.cand[mask], prediction[mask])
+    return Hint(kind, f"{message} (explains {100 * share:.1f}% of the error)", rel(cand, pred), share)
 
 
 def line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

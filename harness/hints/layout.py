@@ -85,6 +85,14 @@ def _shifted(x: np.ndarray, k: int, ax: int) -> np.ndarray:
     return np.take(x, idx, axis=ax)
 
 
+def _defined(shape: tuple[int, ...], k: int, ax: int) -> np.ndarray:
+    """The positions a shift by k says anything of: all but the k it vacates (a port fills those with zeros, the
+    edge or its padding, whatever it does)."""
+    source = np.arange(shape[ax]) - k
+    keep = (source >= 0) & (source < shape[ax])
+    return np.broadcast_to(np.expand_dims(keep, tuple(i for i in range(len(shape)) if i != ax)), shape)
+
+
 def time_shift(case: Case) -> Hint | None:
     """The candidate is the reference moved along time by k frames (or samples): a lag, a padding offset."""
     ax = case.axis("T") if case.axis("T") is not None else case.axis("S")
@@ -96,7 +104,8 @@ def time_shift(case: Case) -> Hint | None:
         if abs(k) >= n // 2:
             break
         h = hint(case, "time_shift", f"candidate is the reference shifted by {k:+d} position(s) along "
-                 f"{case.axes[ax]}", _shifted(case.ref, k, ax))
+                 f"{case.axes[ax]} (the {abs(k)} it vacates aside)", _shifted(case.ref, k, ax),
+                 _defined(case.ref.shape, k, ax))
         if h is not None and (best is None or h.explained > best.explained):
             best = h
     return best
