@@ -91,7 +91,9 @@ pytestmark = [pytest.mark.skipif(bool(MISSING), reason="the unmodified IndexTTS2
 RUNS = ("one_segment", "two_segments", "emotion_recording", "emotion_vector")  # reference_hooks/class_check.py RUNS
 
 
-@pytest.fixture(scope="module")
+# session-wide, not module-wide: xdist may run another module's tests between this file's, and pytest finalises a
+# module fixture when it leaves the module, so a module scope ran the class check twice in one `make test`
+@pytest.fixture(scope="session")
 def result(tmp_path_factory) -> tuple[dict, dict]:
     out = tmp_path_factory.mktemp("class_check")
     proc = subprocess.run([sys.executable, "-m", "reference_hooks.class_check", str(out)], cwd=ROOT,

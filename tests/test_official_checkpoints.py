@@ -45,7 +45,7 @@ def one_line_exit_2(proc: subprocess.CompletedProcess, *needles: str) -> None:
         assert needle in lines[0], lines[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: xdist may interleave modules, and a module fixture is made again
 def layout():
     from reference_hooks import official_layout
 
@@ -73,7 +73,7 @@ def test_reading_the_layout_gives_the_seeded_weights_exactly(layout):
     assert record["digest"] == seeded_record["digest"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def captures(layout, tmp_path_factory):
     folder = tmp_path_factory.mktemp("official")
     seeded, official = folder / "seeded.h5", folder / "official.h5"
