@@ -49,7 +49,7 @@ def test_unmodified_upstream_verifies_every_derived_stage(tiny_short_run):
 def test_a_modified_reference_is_marked_unverified_and_refused_with_strict(tmp_path):
     clone = _modified_clone(tmp_path)
     out = tmp_path / "fork.h5"
-    proc = _harness("capture", "--reference-src", str(clone), "--steps", "2", "--seed", "2", "--no-floors",
+    proc = _harness("capture", "--reference-src", str(clone), "--steps", "2", "--seed", "2", "--max-tokens", "2", "--no-floors",
                     "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "recomputed stage(s) do not match upstream" in proc.stderr and "unverified" in proc.stderr
@@ -59,7 +59,7 @@ def test_a_modified_reference_is_marked_unverified_and_refused_with_strict(tmp_p
     assert any("do not match the upstream values" in w for w in data["warnings"])
     x_next = next(s for s in data["stages"] if s["path"] == "cfm/seg_00/step_00/x_next")
     assert x_next["problem"].startswith("unverified: MISMATCH") and cmp.returncode == 0
-    strict = _harness("capture", "--reference-src", str(clone), "--steps", "2", "--seed", "2", "--no-floors",
+    strict = _harness("capture", "--reference-src", str(clone), "--steps", "2", "--seed", "2", "--max-tokens", "2", "--no-floors",
                       "--strict", "-o", str(tmp_path / "strict.h5"))
     assert strict.returncode == 2 and "--strict" in strict.stderr and "Traceback" not in strict.stderr
     assert not (tmp_path / "strict.h5").exists()

@@ -68,7 +68,8 @@ def test_measured_bfloat16_floors_from_an_autocast_capture(tmp_path):
     2 steps, seed 1: mel_out rel-L2 floors 3.0e-6 (float32), 2.0e-2 (bfloat16, measured) against 0.2 derived by
     scaling (x 65536): the first-order scaling is the looser, so measuring is worth its run."""
     ref = tmp_path / "ref.h5"
-    proc = harness("capture", "--steps", "1", "--seed", "1", "--precision-floors", "bfloat16", "-o", ref)
+    proc = harness("capture", "--steps", "1", "--seed", "1", "--max-tokens", "2", "--precision-floors", "bfloat16",
+                   "-o", ref)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with Trace(ref) as t:
         mel = t.info("cfm/seg_00/mel_out")
