@@ -25,29 +25,33 @@ def _compare(run, stage: str | None = None):
         return compare_traces(traces, stage=stage)
 
 
-def _in_a_loop(fault) -> bool:
-    """Whether the fault's stage lies inside an ODE step or a generated token: only there does the default detail
-    keep fewer internals than full (the first and last step and token, harness/detail.py); a stage outside them, and
-    every stage before it, is kept at both levels alike."""
+def _in_a_middle_iteration(fault) -> bool:
+    """Whether the fault's stage lies inside an ODE step or a generated token other than the first and the last:
+    only there does the default detail keep fewer internals than full (harness/detail.py). A stage outside the
+    loops or in their first or last iteration is kept at both levels alike, and so is every stage before it
+    (`test_the_default_detail_drops_only_internals_inside_a_step_or_a_token`)."""
     from harness.configs import TINY
 
-    return re.search(r"/(step|token)_\d+/", stages.expected_stage(fault, TINY.with_(steps=3, **dict(fault.config))))\
-        is not None
+    cfg = TINY.with_(steps=3, **dict(fault.config))
+    last = {"step": cfg.cfm.steps - 1, "token": cfg.gpt.max_tokens - 1}
+    found = re.findall(r"/(step|token)_(\d+)/", stages.expected_stage(fault, cfg))
+    return any(int(n) not in (0, last[what]) for what, n in found)
 
 
 def _cases() -> list:
     """Every fault at the default detail; every fault of a part whose default detail keeps only some of its
     internals (the CFM: first and last step; the GPT: first and last token) at full detail too where its stage lies
-    inside a step or a token, so that nothing full detail finds is missed, or found at another stage, at the default
-    detail (every other part's default detail keeps all its internals)."""
+    in another step or token, so that nothing full detail finds is missed, or found at another stage, at the
+    default detail (every other part's default detail keeps all its internals)."""
     partial = {"cfm", "gpt"}
     return [pytest.param(f, d, id=f"{f.name}-{d}") for f in stages.FAULTS
-            for d in (("default", "full") if f.part in partial and _in_a_loop(f) else ("default",))]
+            for d in (("default", "full") if f.part in partial and _in_a_middle_iteration(f) else ("default",))]
 
 
 def test_the_default_detail_drops_only_internals_inside_a_step_or_a_token():
-    """What lets a fault outside the loops run at the default detail alone: every stage without a step or token
-    number is kept there as at full detail (the rule `_cases` relies on)."""
+    """What lets a fault outside the loops, or in their first or last iteration, run at the default detail alone:
+    every stage without a step or token number is kept there as at full detail, and so is every stage of the
+    first and the last step and token (the rule `_cases` relies on); a middle one's internals are not."""
     from harness.configs import TINY
     from harness.detail import for_config
 
@@ -59,7 +63,15 @@ def test_the_default_detail_drops_only_internals_inside_a_step_or_a_token():
             assert stages.find_spec(path) is spec, path
             checked += 1
             assert default.wants(path), path
+        else:
+            for k in (0, 2):  # 3 steps (the last is 2); tokens: the first, and 2 against the cap's last, 15
+                path = re.sub(r"\{(\w+)\}", "00", spec.template.replace("{step}", f"{k:02d}").replace(
+                    "{token}", f"{k * 15 // 2:04d}" if k else "0000"))
+                assert default.wants(path), path
     assert checked > 100
+    middle = for_config("default", TINY.with_(steps=3))
+    assert not middle.wants("cfm/seg_00/step_01/dit/block_00/attn_out")
+    assert not middle.wants("gpt/seg_00/token_0001/input")
 
 
 @pytest.mark.parametrize(("fault", "detail"), _cases())
