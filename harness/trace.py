@@ -301,7 +301,7 @@ def _floors(attrs, kind: str) -> dict[str, Floor]:
 
 
 def _info(name: str, ds: h5py.Dataset) -> StageInfo:
-    a = ds.attrs
+    a = dict(ds.attrs.items())  # each attribute read once: h5py's per-key `get` costs as much as a read, a miss more
     return StageInfo(
         path=name, shape=tuple(ds.shape), dtype=str(a.get("dtype", ds.dtype)), layout=str(a.get("layout", "")),
         cfg=str(a.get("cfg", stages.CFG_NONE)), derived=bool(a.get("derived", False)),
