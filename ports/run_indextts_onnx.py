@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="default tiny-onnx (s2mel-cfm: the package's export fixes the content widths), tiny (gpt, "
                          "semantic, vocoder)")
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--max-tokens", type=int, default=None, help="the GPT's cap on generated codes per segment "
+                    "(default the config's); fewer make a shorter mel for the s2mel path and CFM loop")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stage", default=None, help="default dit (s2mel-cfm), the part's name (gpt, semantic, vocoder)")
     ap.add_argument("--speaker", type=Path, default=None,
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = {"tiny-onnx": onnx_port.TINY_ONNX, "tiny": TINY, "full": FULL}[name]
     if args.steps:
         cfg = cfg.with_(steps=args.steps)
+    if args.max_tokens:
+        cfg = cfg.with_(gpt__max_tokens=args.max_tokens)
     port = {"s2mel-cfm": onnx_port, "gpt": onnx_port_gpt, "semantic": onnx_port_semantic,
             "vocoder": onnx_port_vocoder}[args.part]
     start = time.perf_counter()
@@ -64,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                         speaker=speaker)
     weights, _ = models.seeded_weights(cfg, args.seed)
     tag = f"indextts_onnx{'' if cfm else '_' + args.part}-{cfg.name}" + (f"-{speaker.stem}" if speaker else "")
+    tag += f"-{args.max_tokens}tokens" if args.max_tokens else ""
     tag += "-features" if args.no_export else ""
     out = reports_dir() / "ports" / f"{tag}-{cfg.cfm.steps}steps-seed{args.seed}.npz"
     if args.no_export:

@@ -260,7 +260,7 @@ def run_both(tts, config, seed: int, run: Run, max_mel_tokens: int, infer_seed: 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
-    ap.add_argument("--max-mel-tokens", type=int, default=12)
+    ap.add_argument("--max-mel-tokens", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0, help="the seeded weights' seed")
     ap.add_argument("--infer-seed", type=int, default=1234, help="torch, random and numpy seed before each infer")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (both sides run in this process with the "

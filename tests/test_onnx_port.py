@@ -4,7 +4,7 @@ It runs in a subprocess: the port's export patches upstream's SConv1d globally, 
 into the captures of other tests. 7 ODE steps: the smallest count where float32 linspace rounds differently in
 numpy (the port) and torch (upstream) at two steps (3 and 4; at 25 steps, 5, 9, 10 and 21: `make onnx` runs
 those at real size); the reference holds every internal of the CFM (`--detail full:cfm`, the runner's default)
-and the default detail elsewhere.
+and the default detail elsewhere; 4 generated codes per segment keep its mel short.
 """
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ pytestmark = pytest.mark.skipif(
 
 def test_indextts_onnx_against_upstream_step_by_step(tmp_path):
     runner = ROOT / "ports" / "run_indextts_onnx.py"
-    proc = subprocess.run([sys.executable, str(runner), "--config", "tiny-onnx", "--steps", str(STEPS)],
+    proc = subprocess.run([sys.executable, str(runner), "--config", "tiny-onnx", "--steps", str(STEPS), "--max-tokens",
+                           "4"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=900)  # reports go to tmp_path/reports
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.startswith("PASS: all ") and "compared stages" in proc.stdout.splitlines()[0]
-    data = json.loads((tmp_path / "reports" / "compare-indextts_onnx-tiny-onnx.json").read_text())
+    data = json.loads((tmp_path / "reports" / "compare-indextts_onnx-tiny-onnx-4tokens.json").read_text())
     assert data["rule"] == "floors"
     by = {s["label"]: s for s in data["stages"]}
     f = float
