@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reference_hooks.official_layout import as_torch, module_weights, torch_bytes
+from reference_hooks.official_layout import as_torch, module_weights, seeded, torch_bytes
 from reference_hooks.upstream import import_module
 
 #: a fake commit id for every repository (any 40 hex digits; refs/main names it)
@@ -72,13 +72,11 @@ def w2v_bert(hf_home: Path, config, seed: int, write_bytes) -> None:
 def semantic_codec(hf_home: Path, cfg, config, seed: int, write_bytes) -> None:
     """The semantic part's codec; its `quantizer` is also the s2mel part's (what vq2emb reads, infer_v2.py:679),
     which must hold the same tensors: one file holds both."""
-    from reference_hooks import driver
-
     snap = snapshot(hf_home, "amphion/MaskGCT", write_bytes)
     build = import_module("utils.maskgct_utils").build_semantic_codec
     weights = module_weights(lambda: build(cfg.semantic_codec), "semantic_codec", seed, config)
     prefix = "semantic_codec."
-    s2mel = {k[len(prefix):]: v for k, v in driver.seeded_weights(config, "s2mel", seed).items() if k.startswith(prefix)}
+    s2mel = {k[len(prefix):]: v for k, v in seeded(config, "s2mel", seed).items() if k.startswith(prefix)}
     differing = sorted(k for k, v in s2mel.items() if k not in weights or not np.array_equal(weights[k], v))
     if differing or not s2mel:
         raise ValueError(f"semantic_codec.quantizer: the s2mel part's and the semantic part's differ: {differing[:4]}")

@@ -18,6 +18,7 @@ byte for byte from the seed (torch files are saved through memory, so no tempora
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import io
@@ -74,6 +75,13 @@ class Layout:
         return json.loads((self.root / MANIFEST).read_text())
 
 
+@functools.lru_cache(maxsize=3)
+def seeded(config: PipelineConfig, part: str, seed: int) -> dict[str, np.ndarray]:
+    """A part's seeded weights, generated once per layout written (several files take each part's): the three
+    most recent parts are kept, which the order `write` goes in needs; `write` drops them when done."""
+    return driver.seeded_weights(config, part, seed)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     with atomic(path) as tmp:
         tmp.write_bytes(data)
@@ -128,7 +136,7 @@ def module_weights(build, prefix: str, seed: int, config: PipelineConfig | None)
         state = module.state_dict()
     part, own = PARTS_OF.get(prefix, (None, prefix))
     if part in driver.SEEDED:
-        source = driver.seeded_weights(config, part, seed)
+        source = seeded(config, part, seed)
         out = {k[len(own) + 1 :]: v for k, v in source.items() if k.startswith(own + ".")}
     else:
         keep = {f"{prefix}.{k}": v.numpy() for k, v in state.items() if k not in params and not k.endswith(DRAWN_BUFFERS)}
@@ -156,7 +164,7 @@ def gpt_checkpoint(cfg, config: PipelineConfig, seed: int) -> tuple[bytes, bytes
     unified_voice = import_module("gpt.model_v2").UnifiedVoice
     with torch.device("meta"):
         state = unified_voice(**cfg.gpt, use_accel=False).state_dict()
-    ours = driver.seeded_weights(config, "gpt", seed)
+    ours = seeded(config, "gpt", seed)
     wrong = sorted(set(state) ^ (set(ours) - set(gpt_weights.NOT_IN_GPT_PTH)))
     wrong += [k for k in state if k in ours and tuple(ours[k].shape) != tuple(state[k].shape)]
     if wrong:
@@ -167,7 +175,7 @@ def gpt_checkpoint(cfg, config: PipelineConfig, seed: int) -> tuple[bytes, bytes
 def matrices(config: PipelineConfig, seed: int) -> dict[str, bytes]:
     """feat1.pt (speaker styles, rows x 192) and feat2.pt (emotion vectors, rows x model_dim), split by emo_num
     (infer_v2.py:231-240): the GPT part's own matrices."""
-    ours = driver.seeded_weights(config, "gpt", seed)
+    ours = seeded(config, "gpt", seed)
     return {FILES["spk_matrix"]: torch_bytes(torch.from_numpy(np.array(ours[gpt_weights.SPK_MATRIX], order="C"))),
             FILES["emo_matrix"]: torch_bytes(torch.from_numpy(np.array(ours[gpt_weights.EMO_MATRIX], order="C")))}
 
@@ -175,7 +183,7 @@ def matrices(config: PipelineConfig, seed: int) -> dict[str, bytes]:
 def w2v_stats(config: PipelineConfig, seed: int) -> bytes:
     """{"mean", "var"} of the w2v-bert features, the semantic part's (get_emb computes (x - mean) / sqrt(var),
     maskgct_utils.py:7-13)."""
-    ours = driver.seeded_weights(config, "semantic", seed)
+    ours = seeded(config, "semantic", seed)
     return torch_bytes({k: torch.from_numpy(np.array(ours[f"semantic.stats.{k}"], order="C")) for k in ("mean", "var")})
 
 
@@ -214,11 +222,18 @@ def ensure(config: PipelineConfig = CLASS_CONFIG, seed: int = 0, log=print) -> L
 
 def write(layout: Layout, config: PipelineConfig, seed: int) -> None:
     """Every file, then the manifest (sha256 of each): a layout without its manifest is incomplete."""
+    load_torchaudio()  # transformers' audio utilities import torchaudio (the GPT's and w2v-bert's modules)
+    try:
+        _write(layout, config, seed)
+    finally:
+        seeded.cache_clear()
+
+
+def _write(layout: Layout, config: PipelineConfig, seed: int) -> None:
     from omegaconf import OmegaConf
 
     from reference_hooks import official_hub, qwen_standin
 
-    load_torchaudio()  # transformers' audio utilities import torchaudio (the GPT's and w2v-bert's modules)
     text = "# tiny seeded IndexTTS2 (indextts-parity reference_hooks/official_layout.py)\n"
     text += yaml.safe_dump(config_dict(config), sort_keys=False, default_flow_style=None)
     model = layout.model_dir

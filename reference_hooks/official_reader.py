@@ -29,13 +29,14 @@ import numpy as np
 import torch
 import yaml
 
+from harness import weights as W
 from harness.configs import PipelineConfig
 from harness.errors import UserError
 from harness.files import input_file, read_text
 from reference_hooks import gpt_weights
 from reference_hooks.official_layout import FILES, config_dict
 from reference_hooks.vocoder import load_generator_pt
-from reference_hooks.weights import as_array, load_campplus_bin, load_s2mel_pth
+from reference_hooks.weights import as_array, load_campplus_bin, load_s2mel_pth, load_torch
 
 #: what the class takes from the hub (infer_v2.py:165, :175, :203, :212): (repository, file)
 W2V = ("facebook/w2v-bert-2.0", "model.safetensors")
@@ -52,24 +53,10 @@ def is_official(folder: Path) -> bool:
     return (Path(folder) / "config.yaml").is_file()
 
 
-def _torch_file(path: Path) -> object:
-    input_file(path, "--checkpoints")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # an unpickling error names what the file would have run
-        raise UserError(f"{path}: cannot be loaded safely by torch (weights_only=True): "
-                        f"{str(exc).splitlines()[0][:200]}") from None
-
-
 def _safetensors(path: Path) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
-    input_file(path, "--checkpoints")
-    try:
-        return {k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v
-                for k, v in load_file(str(path)).items()}
-    except Exception as exc:
-        raise UserError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0][:160]})") from None
+    """A hub safetensors file through the project's reader (its header checked before any tensor is read), floats
+    widened to float32 as every other checkpoint here."""
+    return {k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v for k, v in W.load(path).items()}
 
 
 def _yaml(path: Path) -> dict:
@@ -155,49 +142,52 @@ def _vocoder_repo(folder: Path, cfg: dict) -> str:
     return repo
 
 
+def _configs(folder: Path, hub: Hub, known: dict[str, PipelineConfig]) -> tuple[dict, str, PipelineConfig]:
+    """(config.yaml, the BigVGAN repository it names, the embedded config the three config files describe)."""
+    cfg = _yaml(folder / "config.yaml")
+    repo = _vocoder_repo(folder, cfg)
+    return cfg, repo, matching_config(cfg, _json(hub.file(*W2V_CONFIG)), _json(hub.file(repo, BIGVGAN_CONFIG)), known)
+
+
 def layout_config(folder: Path, hf_cache: Path | None, known: dict[str, PipelineConfig]) -> PipelineConfig:
     """The embedded config of the layout, from its three config files alone (no weights are read)."""
-    folder, hub = Path(folder), Hub(hf_cache)
-    cfg = _yaml(folder / "config.yaml")
-    return matching_config(cfg, _json(hub.file(*W2V_CONFIG)), _json(hub.file(_vocoder_repo(folder, cfg), BIGVGAN_CONFIG)),
-                           known)
+    return _configs(Path(folder), Hub(hf_cache), known)[2]
 
 
 def read(folder: Path, hf_cache: Path | None, known: dict[str, PipelineConfig]
          ) -> tuple[PipelineConfig, dict[str, dict[str, np.ndarray]], dict]:
     """(the matched config, every part's weights, a record: where each file came from and how many tensors)."""
     folder, hub = Path(folder), Hub(hf_cache)
-    config = layout_config(folder, hf_cache, known)
-    cfg = _yaml(folder / "config.yaml")
-    vocoder_repo = _vocoder_repo(folder, cfg)
-    files = {"config.yaml": folder / "config.yaml"}
-    gpt_state = _torch_file(folder / str(cfg.get("gpt_checkpoint", FILES["gpt_checkpoint"])))
+    cfg, vocoder_repo, config = _configs(folder, hub, known)
+    named = {key: folder / str(cfg.get(key, FILES[key]))  # the files config.yaml names, where the class reads them
+             for key in ("gpt_checkpoint", "s2mel_checkpoint", "w2v_stat", gpt_weights.SPK_MATRIX, gpt_weights.EMO_MATRIX)}
+    files = {"config.yaml": folder / "config.yaml", "gpt.pth": named["gpt_checkpoint"],
+             "s2mel.pth": named["s2mel_checkpoint"], "bpe.model": folder / str((cfg.get("dataset") or {}).get(
+                 "bpe_model", "bpe.model")), "w2v-bert": hub.file(*W2V), "codec": hub.file(*CODEC),
+             "campplus": hub.file(*CAMPPLUS), "bigvgan": hub.file(vocoder_repo, BIGVGAN)}
+    gpt_state = load_torch(files["gpt.pth"])
     gpt_state = gpt_state.get("model", gpt_state) if isinstance(gpt_state, dict) else gpt_state
     if not isinstance(gpt_state, dict) or not all(isinstance(v, torch.Tensor) for v in gpt_state.values()):
-        raise UserError(f"{folder / FILES['gpt_checkpoint']}: not a state dict of tensors")
-    bpe = folder / str((cfg.get("dataset") or {}).get("bpe_model", "bpe.model"))
-    input_file(bpe, "--checkpoints")
+        raise UserError(f"{files['gpt.pth']}: not a state dict of tensors")
+    input_file(files["bpe.model"], "--checkpoints")
     gpt = {k: as_array(v) for k, v in gpt_state.items()}
-    gpt[gpt_weights.TOKENIZER] = np.frombuffer(bpe.read_bytes(), dtype=np.uint8).copy()
+    gpt[gpt_weights.TOKENIZER] = np.frombuffer(files["bpe.model"].read_bytes(), dtype=np.uint8).copy()
     for name in (gpt_weights.SPK_MATRIX, gpt_weights.EMO_MATRIX):  # feat1.pt, feat2.pt (infer_v2.py:231-240)
-        matrix = _torch_file(folder / str(cfg.get(name, FILES[name])))
+        matrix = load_torch(named[name])
         if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2:
-            raise UserError(f"{folder / str(cfg.get(name, FILES[name]))}: not the {name} (a 2-D tensor)")
+            raise UserError(f"{named[name]}: not the {name} (a 2-D tensor)")
         gpt[name] = as_array(matrix)
-    s2mel_cfm = load_s2mel_pth(folder / str(cfg.get("s2mel_checkpoint", FILES["s2mel_checkpoint"])))
-    codec = _safetensors(hub.file(*CODEC))
-    stats = _torch_file(folder / str(cfg.get("w2v_stat", FILES["w2v_stat"])))
+    s2mel_cfm = load_s2mel_pth(files["s2mel.pth"])
+    codec = _safetensors(files["codec"])
+    stats = load_torch(named["w2v_stat"])
     if not isinstance(stats, dict) or not {"mean", "var"} <= set(stats):
-        raise UserError(f"{folder / FILES['w2v_stat']}: not the w2v-bert statistics ({{'mean', 'var'}})")
-    semantic = {**{f"semantic.model.{k}": v for k, v in _safetensors(hub.file(*W2V)).items()},
+        raise UserError(f"{named['w2v_stat']}: not the w2v-bert statistics ({{'mean', 'var'}})")
+    semantic = {**{f"semantic.model.{k}": v for k, v in _safetensors(files["w2v-bert"]).items()},
                 **{f"semantic.codec.{k}": v for k, v in codec.items()},
                 **{f"semantic.stats.{k}": as_array(stats[k]) for k in ("mean", "var")}}
     s2mel = {**s2mel_cfm["s2mel"], **{f"semantic_codec.{k}": v for k, v in codec.items() if k.startswith("quantizer.")}}
-    weights = {"style": load_campplus_bin(hub.file(*CAMPPLUS)), "semantic": semantic, "gpt": gpt, "s2mel": s2mel,
-               "cfm": s2mel_cfm["cfm"], "vocoder": load_generator_pt(hub.file(vocoder_repo, BIGVGAN))}
-    files.update({"gpt.pth": folder / FILES["gpt_checkpoint"], "s2mel.pth": folder / FILES["s2mel_checkpoint"],
-                  "bpe.model": bpe, "w2v-bert": hub.file(*W2V), "codec": hub.file(*CODEC),
-                  "campplus": hub.file(*CAMPPLUS), "bigvgan": hub.file(vocoder_repo, BIGVGAN)})
+    weights = {"style": load_campplus_bin(files["campplus"]), "semantic": semantic, "gpt": gpt, "s2mel": s2mel,
+               "cfm": s2mel_cfm["cfm"], "vocoder": load_generator_pt(files["bigvgan"])}
     record = {"kind": "real", "layout": "official", "path": str(folder.resolve()), "hf_cache": str(hub.cache.resolve()),
               "config": config.name, "files": {k: str(Path(p).resolve()) for k, p in files.items()},
               "tensors": {part: len(w) for part, w in weights.items()}}

@@ -26,7 +26,7 @@ from harness.stages.vocoder import SEG, VocoderConfig
 from reference_hooks.frontend import _TorchProxy
 from reference_hooks.recorder import Recorder, hooked
 from reference_hooks.upstream import import_module
-from reference_hooks.weights import as_array, load_into
+from reference_hooks.weights import as_array, load_into, load_torch
 
 MEL_OUT = "cfm/seg_{seg}/mel_out"
 PREFIX = "bigvgan"
@@ -56,11 +56,7 @@ def build(config: VocoderConfig, weights: dict[str, np.ndarray], dtype: torch.dt
 def load_generator_pt(path: Path) -> dict[str, np.ndarray]:
     """The hub's `bigvgan_generator.pt` (`torch.load(...)["generator"]`, bigvgan.py:441-444) as this part's
     weights, read with `weights_only=True`: a file that needs arbitrary unpickling is refused, never run."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # an unpickling error names what the file would have run
-        raise UserError(f"{path}: cannot be loaded safely by torch (weights_only=True): "
-                        f"{str(exc).splitlines()[0][:200]}") from None
+    state = load_torch(path)
     generator = state.get("generator") if isinstance(state, dict) else None
     if not isinstance(generator, dict) or not generator:
         raise UserError(f"{path}: no 'generator' state dict (expected BigVGAN's bigvgan_generator.pt)")

@@ -133,14 +133,21 @@ def load_s2mel_pth(path: Path) -> dict[str, dict[str, np.ndarray]]:
     return parts
 
 
+def load_torch(path: Path, what: str = "--checkpoints") -> object:
+    """A user's torch file, a regular file loaded with `weights_only=True`: one that needs arbitrary unpickling is
+    refused in one line, never run."""
+    input_file(path, what)  # a FIFO or device would block or feed torch.load forever
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an unpickling error names what the file would have run
+        raise UserError(f"{path}: cannot be loaded safely by torch (weights_only=True): "
+                        f"{str(exc).splitlines()[0][:200]}") from None
+
+
 def load_campplus_bin(path: Path) -> dict[str, np.ndarray]:
     """funasr's campplus_cn_common.bin (a plain state dict, infer_v2.py:205) as the style part's weights,
     named `campplus.*`; loaded with `weights_only=True`."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # an unpickling error names what the file would have run
-        raise UserError(f"{path}: cannot be loaded safely by torch (weights_only=True): {str(exc).splitlines()[0][:200]}"
-                        ) from None
+    state = load_torch(path)
     if not isinstance(state, dict) or not state:
         raise UserError(f"{path}: not a CAMPPlus state dict")
     return {f"campplus.{k}": as_array(v) for k, v in state.items() if isinstance(v, torch.Tensor)}

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import traceback
 import warnings
@@ -139,7 +140,7 @@ def export_official(config: PipelineConfig, seed: int, out: Path) -> tuple[dict,
     cached = official_layout.ensure(config, seed, log=progress)
     for rel in [*cached.manifest()["files"], official_layout.MANIFEST]:
         with atomic(Path(out) / rel) as tmp:
-            tmp.write_bytes((cached.root / rel).read_bytes())
+            shutil.copyfile(cached.root / rel, tmp)  # streamed: a real-size gpt.pth is gigabytes
     layout = official_layout.Layout(Path(out))
     _, record = real_weights(layout.model_dir, layout.hf_home / "hub")
     return record, layout.model_dir, layout.hf_home / "hub"
