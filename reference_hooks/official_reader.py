@@ -89,7 +89,10 @@ class Hub:
     def file(self, repo: str, name: str) -> Path:
         from huggingface_hub import try_to_load_from_cache
 
-        hit = try_to_load_from_cache(repo, name, cache_dir=str(self.cache))
+        try:
+            hit = try_to_load_from_cache(repo, name, cache_dir=str(self.cache))
+        except ValueError as exc:  # huggingface_hub's HFValidationError: not a repository id
+            raise UserError(f"--checkpoints: {repo!r} is not a Hugging Face repository id ({exc})") from None
         if not isinstance(hit, str):
             raise UserError(f"--checkpoints: {repo}/{name} is not in the Hugging Face cache {self.cache} (upstream "
                             f"downloads it; give the cache with --hf-cache, or fetch it: huggingface-cli download {repo})")
@@ -135,9 +138,17 @@ def matching_config(cfg: dict, w2v: dict, bigvgan: dict, known: dict[str, Pipeli
                     f"({', '.join(known)}); e.g. {first[1]} differs from {first[0]}'s")
 
 
+def _section(folder: Path, cfg: dict, name: str) -> dict:
+    """A config.yaml section that must be a mapping when present (bad input, in one line, when it is not)."""
+    value = cfg.get(name) or {}
+    if not isinstance(value, dict):
+        raise UserError(f"{folder / 'config.yaml'}: its {name} section is {type(value).__name__}, not a mapping")
+    return value
+
+
 def _vocoder_repo(folder: Path, cfg: dict) -> str:
-    repo = str((cfg.get("vocoder") or {}).get("name", ""))
-    if not repo:
+    repo = _section(folder, cfg, "vocoder").get("name")
+    if not isinstance(repo, str) or not repo:
         raise UserError(f"{folder / 'config.yaml'}: no vocoder.name (the BigVGAN repository infer_v2.py:211 loads)")
     return repo
 
@@ -162,7 +173,7 @@ def read(folder: Path, hf_cache: Path | None, known: dict[str, PipelineConfig]
     named = {key: folder / str(cfg.get(key, FILES[key]))  # the files config.yaml names, where the class reads them
              for key in ("gpt_checkpoint", "s2mel_checkpoint", "w2v_stat", gpt_weights.SPK_MATRIX, gpt_weights.EMO_MATRIX)}
     files = {"config.yaml": folder / "config.yaml", "gpt.pth": named["gpt_checkpoint"],
-             "s2mel.pth": named["s2mel_checkpoint"], "bpe.model": folder / str((cfg.get("dataset") or {}).get(
+             "s2mel.pth": named["s2mel_checkpoint"], "bpe.model": folder / str(_section(folder, cfg, "dataset").get(
                  "bpe_model", "bpe.model")), "w2v-bert": hub.file(*W2V), "codec": hub.file(*CODEC),
              "campplus": hub.file(*CAMPPLUS), "bigvgan": hub.file(vocoder_repo, BIGVGAN)}
     gpt_state = load_torch(files["gpt.pth"])

@@ -133,6 +133,9 @@ CASES = [
          2, ("not UTF-8 text",)),
     Case("capture-official-config-a-list", lambda f, r: ["capture", "--checkpoints", _official_config(f, b"- a\n- b\n")],
          2, ("no mapping at the top",)),
+    Case("capture-official-vocoder-not-a-mapping", lambda f, r: ["capture", "--checkpoints",
+                                                                 _official_config(f, b"vocoder: bigvgan\n")],
+         2, ("its vocoder section is str",)),
     Case("capture-official-config-too-large", lambda f, r: ["capture", "--checkpoints",
                                                             _official_config(f, b"#" * (17 << 20))], 2, ("MAX_TEXT_BYTES",)),
     # the command line itself

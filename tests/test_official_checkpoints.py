@@ -126,6 +126,16 @@ def test_a_layout_of_another_architecture_is_refused(layout, tmp_path):
                     "none of the embedded configs", "config.yaml s2mel.DiT.depth")
 
 
+def test_a_vocoder_that_is_no_repository_id_is_refused(layout, tmp_path):
+    import yaml
+
+    cfg = yaml.safe_load((layout.model_dir / "config.yaml").read_text())
+    cfg["vocoder"]["name"] = "not a/valid/repository id"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    one_line_exit_2(harness("compare", "--checkpoints", tmp_path, "--hf-cache", layout.hf_home / "hub"),
+                    "not a Hugging Face repository id")
+
+
 def test_a_cache_without_the_hub_models_is_refused(layout, tmp_path):
     one_line_exit_2(harness("compare", "--checkpoints", layout.model_dir, "--hf-cache", tmp_path),
                     "facebook/w2v-bert-2.0", "--hf-cache")
